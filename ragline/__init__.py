@@ -1,0 +1,3 @@
+"""ragline: a self-hostable RAG backend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,87 @@
+"""Assistants ("chats"): thin HTTP layer over ``assistants.service``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from ragline.assistants import service
+from ragline.assistants.payload import ChatPayload, create_payload, openapi_body, update_payload
+from ragline.assistants.schemas import ChatCreate, ChatRead, ChatUpdate
+from ragline.deps import CurrentUser, SessionDep
+from ragline.kit.pagination import Page, PageDep
+
+router = APIRouter(tags=["assistants"])
+
+SearchQuery = Annotated[str, Query(min_length=1, max_length=200, description="Literal text.")]
+
+
+@router.post(
+    "/chats",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChatRead,
+    openapi_extra=openapi_body(ChatCreate),
+)
+async def create_chat(
+    user: CurrentUser,
+    session: SessionDep,
+    payload: Annotated[ChatPayload[ChatCreate], Depends(create_payload)],
+) -> ChatRead:
+    return await service.create_chat(
+        session=session, owner=user, data=payload.data, avatar=payload.avatar
+    )
+
+
+@router.get("/chats", response_model=Page[ChatRead])
+async def list_chats(user: CurrentUser, session: SessionDep, page: PageDep) -> Page[ChatRead]:
+    """The user's assistants, most recently used first."""
+    return await service.list_chats(session=session, owner=user, params=page)
+
+
+@router.get("/chats/search", response_model=Page[ChatRead])
+async def search_chats(
+    user: CurrentUser, session: SessionDep, page: PageDep, q: SearchQuery
+) -> Page[ChatRead]:
+    """Case-insensitive literal match on title and description."""
+    return await service.search_chats(session=session, owner=user, query=q, params=page)
+
+
+@router.get("/chats/{chat_id}", response_model=ChatRead)
+async def read_chat(user: CurrentUser, session: SessionDep, chat_id: uuid.UUID) -> ChatRead:
+    return await service.read_chat(session=session, owner=user, chat_id=chat_id)
+
+
+@router.put("/chats/{chat_id}", response_model=ChatRead, openapi_extra=openapi_body(ChatUpdate))
+async def update_chat(
+    user: CurrentUser,
+    session: SessionDep,
+    chat_id: uuid.UUID,
+    payload: Annotated[ChatPayload[ChatUpdate], Depends(update_payload)],
+) -> ChatRead:
+    """Change the fields given; fields left out keep their value."""
+    return await service.update_chat(
+        session=session, owner=user, chat_id=chat_id, data=payload.data, avatar=payload.avatar
+    )
+
+
+@router.delete("/chats/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_chat(user: CurrentUser, session: SessionDep, chat_id: uuid.UUID) -> Response:
+    """Delete the assistant with its files, messages and favourites."""
+    await service.delete_chat(session=session, owner=user, chat_id=chat_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/avatars/{chat_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/webp": {}}, "description": "The avatar image."}},
+)
+async def read_avatar(user: CurrentUser, session: SessionDep, chat_id: uuid.UUID) -> Response:
+    avatar = await service.read_avatar(session=session, owner=user, chat_id=chat_id)
+    return Response(
+        content=avatar.content,
+        media_type=avatar.mime,
+        headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,216 @@
+"""One typed settings object, read from the environment and `.env`.
+
+Variable names of the system ragline replaces are accepted unchanged (``CLIENT_ID``,
+``PG_HOST``, ``LLM_PROVIDER`` ...). Anything unset falls back to the embedded default:
+SQLite and embedded stores under ``RAGLINE_DATA_DIR``, no Redis, local models.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "ragline-development-secret-change-me"  # noqa: S105 - refused in production
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Provider(StrEnum):
+    LOCAL = "local"
+    OLLAMA = "ollama"
+    OPENAI = "openai"
+    IONOS = "ionos"
+
+
+class UnsafeConfigurationError(ValueError):
+    """A combination of settings that ragline refuses to run with."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address that only this machine can reach."""
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _async_database_url(url: str) -> str:
+    """Map plain URLs (``postgresql://``, ``sqlite:///``) to the async drivers ragline uses."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"DATABASE_URL is not a URL: {url!r}")
+    base = scheme.split("+", 1)[0].lower()
+    if base in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(f"DATABASE_URL must be PostgreSQL or SQLite, got scheme {scheme!r}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- service -------------------------------------------------------------------------
+    ragline_env: Environment = Environment.DEVELOPMENT
+    ragline_data_dir: Path = Path("data")
+    host: str = Field(default="127.0.0.1", validation_alias="RAGLINE_HOST")
+    port: int = Field(default=4000, ge=1, le=65535)
+    secret_key: str = DEFAULT_SECRET_KEY
+    frontend_url: str | None = None
+    log_level: str = "INFO"
+
+    # --- primary database ----------------------------------------------------------------
+    database_url: str | None = None
+    pg_host: str | None = None
+    pg_port: int = 5432
+    pg_user: str = "postgres"
+    pg_password: str | None = None
+    pg_database: str = "ragline"
+    db_pool_size: int = Field(default=10, ge=1)
+    db_echo: bool = False
+
+    # --- Redis (sessions, caching) -------------------------------------------------------
+    redis_host: str | None = None
+    redis_port: int = 6379
+    redis_db: int = 0
+    redis_password: str | None = None
+
+    # --- identity (Entra ID; the sign-in itself lands with issue 5) ----------------------
+    client_id: str | None = None
+    client_secret: str | None = None
+    tenant_id: str | None = None
+    redirect_uri: str | None = None
+    allowed_groups_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # --- MySQL / MariaDB (SQL dump import, later issue) ----------------------------------
+    mysql_host: str | None = None
+    mysql_port: int = 3306
+    mysql_user: str = "root"
+    mysql_password: str | None = None
+
+    # --- vector store --------------------------------------------------------------------
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+    chroma_collection_name: str = "ragline"
+
+    # --- models --------------------------------------------------------------------------
+    llm_provider: Provider = Provider.LOCAL
+    embed_provider: Provider = Provider.LOCAL
+    ionos_api_key: str | None = None
+    ionos_base_url: str = "https://openai.inference.de-txl.ionos.com/v1"
+    ionos_model: str | None = None
+    ionos_embed_model: str | None = None
+    ollama_host: str = "127.0.0.1"
+    ollama_port: int = 11434
+    ollama_model: str | None = None
+    ollama_embed_model: str | None = None
+
+    # --- observability -------------------------------------------------------------------
+    phoenix_api_key: str | None = None
+
+    # --- limits --------------------------------------------------------------------------
+    avatar_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    avatar_max_side: int = Field(default=512, ge=16)
+
+    @field_validator("llm_provider", "embed_provider", "ragline_env", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("allowed_groups_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            _async_database_url(value)  # raises on an unsupported scheme
+        return value
+
+    @field_validator("database_url", "redis_host", "chroma_host", "pg_host", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def refuse_unsafe(self) -> None:
+        """Fail fast on combinations ragline must not run with (called at start-up)."""
+        if self.is_production:
+            problems = []
+            if not self.entra_configured:
+                problems.append(
+                    "no identity provider: set CLIENT_ID, CLIENT_SECRET and TENANT_ID "
+                    "(the development identity is only for loopback development)"
+                )
+            if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+                problems.append("SECRET_KEY is the default or shorter than 32 characters")
+            if problems:
+                raise UnsafeConfigurationError(
+                    "refusing to start in production: " + "; ".join(problems)
+                )
+
+    # --- derived values ------------------------------------------------------------------
+    @property
+    def is_production(self) -> bool:
+        return self.ragline_env is Environment.PRODUCTION
+
+    @property
+    def entra_configured(self) -> bool:
+        return bool(self.client_id and self.client_secret and self.tenant_id)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """Async SQLAlchemy URL: DATABASE_URL, else PG_* when PG_HOST is set, else SQLite."""
+        if self.database_url:
+            return _async_database_url(self.database_url)
+        if self.pg_host:
+            auth = quote(self.pg_user, safe="")
+            if self.pg_password:
+                auth += ":" + quote(self.pg_password, safe="")
+            return (
+                f"postgresql+psycopg://{auth}@{self.pg_host}:{self.pg_port}/"
+                f"{quote(self.pg_database, safe='')}"
+            )
+        return f"sqlite+aiosqlite:///{(self.ragline_data_dir / 'ragline.db').resolve()}"
+
+    @property
+    def redis_url(self) -> str | None:
+        if not self.redis_host:
+            return None
+        auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
+
+    def check_bind(self, host: str) -> None:
+        """Refuse a public bind in development, where the development identity is active."""
+        if not self.is_production and not is_loopback(host):
+            raise UnsafeConfigurationError(
+                f"refusing to bind {host!r} in development: the development identity lets "
+                "anyone act as any user. Bind 127.0.0.1, or set RAGLINE_ENV=production "
+                "with an identity provider."
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.refuse_unsafe()
+    return settings

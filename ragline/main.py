@@ -1,0 +1,43 @@
+"""``create_app()``: settings, lifespan, middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from ragline import __version__
+from ragline.assistants.router import router as assistants_router
+from ragline.chat.router import router as chat_router
+from ragline.config import Settings, get_settings
+from ragline.errors import install_error_handlers
+from ragline.favourites.router import router as favourites_router
+from ragline.health.router import router as health_router
+from ragline.lifespan import lifespan_for
+
+DOCS_STATIC_URL = "/static/docs"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.refuse_unsafe()
+    # Swagger UI and ReDoc assets are served by ragline itself: /docs works offline.
+    app = FastAPIOffline(
+        title="ragline",
+        version=__version__,
+        description="Self-hostable RAG backend: assistants over your own files.",
+        lifespan=lifespan_for(settings),
+        static_url=DOCS_STATIC_URL,
+    )
+    if settings.frontend_url:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=[settings.frontend_url.rstrip("/")],
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    install_error_handlers(app)
+    for router in (health_router, assistants_router, favourites_router, chat_router):
+        app.include_router(router)
+    return app

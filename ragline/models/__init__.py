@@ -1,0 +1,19 @@
+"""All ORM tables, importable in one go (Alembic's target metadata)."""
+
+from ragline.models.base import Base
+from ragline.models.chat import Chat, ChatFile, ChatMessage, Favourite
+from ragline.models.enums import FileKind, FileStatus, MessageRole, MessageStatus
+from ragline.models.user import User
+
+__all__ = [
+    "Base",
+    "Chat",
+    "ChatFile",
+    "ChatMessage",
+    "Favourite",
+    "FileKind",
+    "FileStatus",
+    "MessageRole",
+    "MessageStatus",
+    "User",
+]

@@ -1,0 +1,99 @@
+"""Assistants ("chats") and what hangs off them: files, messages, favourites."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, deferred, mapped_column
+
+from ragline.models.base import Base, CreatedMixin, IdMixin, JSONType, OwnedMixin, utcnow
+from ragline.models.enums import FileKind, FileStatus, MessageRole, MessageStatus
+
+
+def _str_enum(enum: type[Any], name: str) -> Enum:
+    """Store enum values as short strings with a CHECK constraint (portable, easy to extend)."""
+    return Enum(
+        enum,
+        name=name,
+        native_enum=False,
+        length=16,
+        create_constraint=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Chat(IdMixin, CreatedMixin, OwnedMixin, Base):
+    """An assistant: a system prompt (``context``), model settings and its files."""
+
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_owner_last_interacted", "owner_id", "last_interacted_at"),)
+
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    context: Mapped[str] = mapped_column(Text, default="")
+    temperature: Mapped[float] = mapped_column(Float, default=0.2)
+    model: Mapped[str | None] = mapped_column(String(200))
+    avatar: Mapped[bytes | None] = deferred(mapped_column(LargeBinary))
+    avatar_mime: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_interacted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
+    __tablename__ = "chat_files"
+
+    chat_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(255))
+    mime_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[FileKind] = mapped_column(_str_enum(FileKind, "file_kind"))
+    status: Mapped[FileStatus] = mapped_column(
+        _str_enum(FileStatus, "file_status"), default=FileStatus.QUEUED
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    embedding_dimension: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChatMessage(IdMixin, CreatedMixin, OwnedMixin, Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_chat_created", "chat_id", "created_at"),)
+
+    chat_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    role: Mapped[MessageRole] = mapped_column(_str_enum(MessageRole, "message_role"))
+    text: Mapped[str] = mapped_column(Text)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    status: Mapped[MessageStatus] = mapped_column(
+        _str_enum(MessageStatus, "message_status"), default=MessageStatus.COMPLETE
+    )
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+
+
+class Favourite(IdMixin, CreatedMixin, OwnedMixin, Base):
+    """A user's favourite chat; ``owner_id`` is the user who favourited it."""
+
+    __tablename__ = "favourites"
+    __table_args__ = (UniqueConstraint("owner_id", "chat_id"),)
+
+    chat_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("chats.id", ondelete="CASCADE"), index=True
+    )

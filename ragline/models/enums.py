@@ -1,0 +1,25 @@
+from enum import StrEnum
+
+
+class FileKind(StrEnum):
+    DOCUMENT = "document"
+    SPREADSHEET = "spreadsheet"
+    SQL_DUMP = "sql_dump"
+
+
+class FileStatus(StrEnum):
+    QUEUED = "queued"
+    PARSING = "parsing"
+    EMBEDDING = "embedding"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+class MessageRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class MessageStatus(StrEnum):
+    COMPLETE = "complete"
+    ERROR = "error"

@@ -1,0 +1,151 @@
+"""Settings: the replaced system's variable names, conventions, and unsafe combinations."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragline.config import (
+    DEFAULT_SECRET_KEY,
+    Provider,
+    Settings,
+    UnsafeConfigurationError,
+)
+
+LEGACY_NAMES = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "TENANT_ID",
+    "REDIRECT_URI",
+    "SECRET_KEY",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "DATABASE_URL",
+    "PG_HOST",
+    "PG_PORT",
+    "PG_USER",
+    "PG_PASSWORD",
+    "MYSQL_HOST",
+    "MYSQL_PORT",
+    "MYSQL_USER",
+    "MYSQL_PASSWORD",
+    "CHROMA_COLLECTION_NAME",
+    "PHOENIX_API_KEY",
+    "LLM_PROVIDER",
+    "IONOS_API_KEY",
+    "IONOS_BASE_URL",
+    "PORT",
+    "FRONTEND_URL",
+    "ALLOWED_GROUPS_IDS",
+    "OLLAMA_HOST",
+    "OLLAMA_PORT",
+    "OLLAMA_MODEL",
+    "OLLAMA_EMBED_MODEL",
+    "CHROMA_HOST",
+    "CHROMA_PORT",
+]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [*LEGACY_NAMES, "RAGLINE_ENV", "EMBED_PROVIDER", "PG_DATABASE"]:
+        monkeypatch.delenv(name, raising=False)
+
+
+def make(**env: str) -> Settings:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings.refuse_unsafe()
+        return settings
+
+
+def test_embedded_default(tmp_path: pytest.TempPathFactory) -> None:
+    settings = make(RAGLINE_DATA_DIR="/srv/ragline")
+    assert settings.sqlalchemy_url == "sqlite+aiosqlite:////srv/ragline/ragline.db"
+    assert settings.redis_url is None
+    assert settings.port == 4000
+    assert settings.llm_provider is Provider.LOCAL and settings.embed_provider is Provider.LOCAL
+    assert not settings.is_production
+
+
+def test_every_legacy_name_is_read() -> None:
+    values = {name: f"v-{name.lower()}" for name in LEGACY_NAMES}
+    values |= {
+        "REDIS_PORT": "6380",
+        "PG_PORT": "5433",
+        "MYSQL_PORT": "3307",
+        "PORT": "4100",
+        "OLLAMA_PORT": "11435",
+        "CHROMA_PORT": "8001",
+        "LLM_PROVIDER": "IONOS",
+        "DATABASE_URL": "postgresql://u:p@db:5432/x",
+        "ALLOWED_GROUPS_IDS": "g1, g2,,g3",
+    }
+    settings = make(**values)
+    for name, value in values.items():
+        attribute = getattr(settings, name.lower())
+        if name == "LLM_PROVIDER":
+            assert attribute is Provider.IONOS
+        elif name == "ALLOWED_GROUPS_IDS":
+            assert attribute == ["g1", "g2", "g3"]
+        else:
+            assert str(attribute) == value, name
+
+
+def test_provider_names_are_case_insensitive() -> None:
+    assert make(LLM_PROVIDER="Ollama").llm_provider is Provider.OLLAMA
+    assert make(EMBED_PROVIDER="OpenAI").embed_provider is Provider.OPENAI
+    with pytest.raises(ValueError, match="llm_provider"):
+        make(LLM_PROVIDER="gpt-cloud")
+
+
+def test_database_url_wins_over_pg_parts() -> None:
+    settings = make(DATABASE_URL="postgres://a@h/db", PG_HOST="other")
+    assert settings.sqlalchemy_url == "postgresql+psycopg://a@h/db"
+    built = make(PG_HOST="pg.internal", PG_PORT="6543", PG_USER="rag", PG_PASSWORD="p@ss:/%")
+    assert (
+        built.sqlalchemy_url == "postgresql+psycopg://rag:p%40ss%3A%2F%25@pg.internal:6543/ragline"
+    )
+    assert make(PG_HOST="h", PG_DATABASE="other").sqlalchemy_url.endswith("/other")
+    assert (
+        make(DATABASE_URL="sqlite:////tmp/x.db").sqlalchemy_url == "sqlite+aiosqlite:////tmp/x.db"
+    )
+    with pytest.raises(ValueError, match="PostgreSQL or SQLite"):
+        make(DATABASE_URL="mysql://root@h/db")
+
+
+def test_redis_url() -> None:
+    assert make(REDIS_HOST="cache", REDIS_PORT="6380").redis_url == "redis://cache:6380/0"
+
+
+def test_production_refuses_unsafe_combinations() -> None:
+    strong = "k" * 40
+    with pytest.raises(UnsafeConfigurationError, match="no identity provider"):
+        make(RAGLINE_ENV="production", SECRET_KEY=strong)
+    with pytest.raises(UnsafeConfigurationError, match="SECRET_KEY"):
+        make(RAGLINE_ENV="production", CLIENT_ID="c", CLIENT_SECRET="s", TENANT_ID="t")
+    with pytest.raises(UnsafeConfigurationError, match="SECRET_KEY"):
+        make(
+            RAGLINE_ENV="Production",
+            CLIENT_ID="c",
+            CLIENT_SECRET="s",
+            TENANT_ID="t",
+            SECRET_KEY=DEFAULT_SECRET_KEY,
+        )
+    ok = make(
+        RAGLINE_ENV="production", CLIENT_ID="c", CLIENT_SECRET="s", TENANT_ID="t", SECRET_KEY=strong
+    )
+    assert ok.is_production
+    ok.check_bind("0.0.0.0")  # public bind is fine in production
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "example.org"])
+def test_development_refuses_public_bind(host: str) -> None:
+    with pytest.raises(UnsafeConfigurationError, match="refusing to bind"):
+        make().check_bind(host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
+def test_development_allows_loopback(host: str) -> None:
+    make().check_bind(host)

@@ -1,0 +1,49 @@
+"""One JSON error shape for every 4xx/5xx, no stack traces to clients."""
+
+from __future__ import annotations
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from ragline.config import Settings
+from ragline.main import create_app
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "NotFound", "detail": "Not Found"}
+    wrong = await client.patch("/chats")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"] == "MethodNotAllowed"
+
+
+async def test_unhandled_error_is_opaque(settings: Settings) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(
+            app=manager.app, client=("127.0.0.1", 1), raise_app_exceptions=False
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "InternalServerError",
+        "detail": "Internal server error.",
+    }
+    assert "secret" not in response.text
+
+
+async def test_dev_identity_refuses_remote_clients(settings: Settings) -> None:
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/chats")
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
