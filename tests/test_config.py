@@ -149,3 +149,22 @@ def test_development_refuses_public_bind(host: str) -> None:
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"])
 def test_development_allows_loopback(host: str) -> None:
     make().check_bind(host)
+
+
+def test_env_example_documents_every_setting_and_loads() -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    documented = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    fields = {
+        (field.validation_alias or name).upper()  # type: ignore[union-attr]
+        for name, field in Settings.model_fields.items()
+    }
+    assert fields == documented
+    settings = Settings(_env_file=example)  # type: ignore[call-arg]
+    settings.refuse_unsafe()
+    assert settings.redis_url is None and settings.sqlalchemy_url.startswith("sqlite+aiosqlite")
