@@ -1,8 +1,9 @@
-"""``ragline serve | db upgrade | db downgrade | db current`` (more commands later)."""
+"""``ragline serve | worker | ingest | reindex | models prepare | db upgrade|downgrade|current``."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,6 +16,8 @@ from ragline.observability.logging import configure_logging
 app = typer.Typer(help="ragline: self-hostable RAG backend.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+models_app = typer.Typer(help="Local models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 
 def _settings() -> Settings:
@@ -43,6 +46,13 @@ def serve(
     except UnsafeConfigurationError as exc:
         typer.echo(f"ragline: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if workers > 1 and (settings.embedded_worker or not settings.chroma_host):
+        typer.echo(
+            "ragline: --workers > 1 needs CHROMA_HOST and EMBEDDED_WORKER=false (embedded "
+            "stores and the embedded ingestion worker belong to one process)",
+            err=True,
+        )
+        raise typer.Exit(2)
     configure_logging(settings.log_level)
     config = Config()
     config.application_path = "ragline.main:create_app()"
@@ -71,3 +81,76 @@ def db_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or ba
 def db_current() -> None:
     """Show the database's current revision."""
     migrate.current(_settings().sqlalchemy_url)
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int | None, typer.Option(help="Worker threads (INGEST_WORKER_THREADS).")
+    ] = None,
+) -> None:
+    """Run ingestion workers (production: a Chroma server and the queue's broker)."""
+    import signal
+    import threading
+
+    from ragline.documents.queue import requeue_unfinished, start_consumer, stop_consumer
+    from ragline.documents.runtime import open_documents, worker_context
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    if not settings.chroma_host:
+        typer.echo(
+            "ragline: embedded Chroma belongs to `ragline serve`, which runs the workers "
+            "itself; `ragline worker` needs CHROMA_HOST",
+            err=True,
+        )
+        raise typer.Exit(2)
+    documents = open_documents(settings)
+    context = worker_context(settings, documents)
+    requeue_unfinished(context, single_process=False)
+    consumer = start_consumer(context, threads=threads or settings.ingest_worker_threads)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    stop_consumer(consumer)
+    documents.stores.keywords.close()
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or directories.")],
+    chat: Annotated[str, typer.Option("--chat", help="Assistant (chat) id.")],
+    url: Annotated[str, typer.Option(help="A running ragline server.")] = "http://127.0.0.1:4000",
+    user: Annotated[
+        str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="Files per upload request.")] = 10,
+) -> None:
+    """Upload files to an assistant through a running server and follow their ingestion."""
+    from ragline.ingest_client import ingest_paths
+
+    code = ingest_paths(paths, chat_id=chat, url=url, user=user, token=token, batch=batch)
+    raise typer.Exit(code)
+
+
+@app.command()
+def reindex() -> None:
+    """Re-embed files made with another embedding model than the configured one."""
+    from ragline.documents.reindex import reindex_stale
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    count = reindex_stale(settings)
+    typer.echo(f"queued {count} file(s) for re-embedding")
+
+
+@models_app.command("prepare")
+def models_prepare() -> None:
+    """Build the local embedding model from the packaged weights (offline), if needed."""
+    from ragline.rag.embeddings.prepare import prepare_local_model
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    typer.echo(prepare_local_model(settings.models_dir))

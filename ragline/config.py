@@ -33,6 +33,11 @@ class Provider(StrEnum):
     IONOS = "ionos"
 
 
+class QueueBackend(StrEnum):
+    SQLITE = "sqlite"
+    REDIS = "redis"
+
+
 class UnsafeConfigurationError(ValueError):
     """A combination of settings that ragline refuses to run with."""
 
@@ -127,8 +132,28 @@ class Settings(BaseSettings):
     # --- limits --------------------------------------------------------------------------
     avatar_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     avatar_max_side: int = Field(default=512, ge=16)
+    upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    upload_max_files: int = Field(default=20, ge=1, le=1000)
+    pdf_max_pages: int = Field(default=2000, ge=1)
 
-    @field_validator("llm_provider", "embed_provider", "ragline_env", mode="before")
+    # --- ingestion -----------------------------------------------------------------------
+    chunk_size: int = Field(default=250, ge=16, le=8192)
+    # Chunks embedded and written per batch, across files (the sink's batch size).
+    embed_batch_size: int = Field(default=256, ge=1, le=4096)
+    # sqlite: a queue file under the data dir (embedded); redis: REDIS_HOST (production).
+    ingest_queue: QueueBackend = QueueBackend.SQLITE
+    # Run ingestion workers inside `ragline serve` (required with embedded Chroma).
+    embedded_worker: bool = True
+    ingest_worker_threads: int = Field(default=2, ge=1, le=64)
+    ingest_max_attempts: int = Field(default=5, ge=1, le=50)
+    ingest_retry_base_seconds: float = Field(default=2.0, ge=0.0)
+    ingest_lease_seconds: int = Field(default=300, ge=10)
+    # Prepared local models (converted once from the packaged weights); default ~/.cache.
+    ragline_model_cache: Path | None = None
+    embedding_cache_size: int = Field(default=100_000, ge=0)
+    embedding_cache_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+
+    @field_validator("llm_provider", "embed_provider", "ragline_env", "ingest_queue", mode="before")
     @classmethod
     def _lowercase(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -147,7 +172,9 @@ class Settings(BaseSettings):
             _async_database_url(value)  # raises on an unsupported scheme
         return value
 
-    @field_validator("database_url", "redis_host", "chroma_host", "pg_host", mode="before")
+    @field_validator(
+        "database_url", "redis_host", "chroma_host", "pg_host", "ragline_model_cache", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -167,6 +194,14 @@ class Settings(BaseSettings):
                 raise UnsafeConfigurationError(
                     "refusing to start in production: " + "; ".join(problems)
                 )
+
+        if self.ingest_queue is QueueBackend.REDIS and not self.redis_host:
+            raise UnsafeConfigurationError("INGEST_QUEUE=redis needs REDIS_HOST")
+        if not self.embedded_worker and not self.chroma_host:
+            raise UnsafeConfigurationError(
+                "EMBEDDED_WORKER=false needs a Chroma server (CHROMA_HOST): embedded Chroma "
+                "can only be opened by the `ragline serve` process"
+            )
 
     # --- derived values ------------------------------------------------------------------
     @property
@@ -191,6 +226,17 @@ class Settings(BaseSettings):
                 f"{quote(self.pg_database, safe='')}"
             )
         return f"sqlite+aiosqlite:///{(self.ragline_data_dir / 'ragline.db').resolve()}"
+
+    @property
+    def sync_database_url(self) -> str:
+        """The same database for synchronous code (ingestion workers, Alembic checks)."""
+        return self.sqlalchemy_url.replace("sqlite+aiosqlite://", "sqlite://", 1)
+
+    @property
+    def models_dir(self) -> Path:
+        from ragline.rag.embeddings.prepare import default_cache_dir
+
+        return self.ragline_model_cache or default_cache_dir()
 
     @property
     def redis_url(self) -> str | None:

@@ -75,6 +75,11 @@ class AvatarNotFound(NotFound):
         return "This chat has no avatar."
 
 
+class FileNotFound(NotFound):
+    def default_detail(self) -> str:
+        return "No such file in this chat."
+
+
 class FavouriteNotFound(NotFound):
     def default_detail(self) -> str:
         return "This chat is not a favourite."

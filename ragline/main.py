@@ -10,9 +10,11 @@ from ragline import __version__
 from ragline.assistants.router import router as assistants_router
 from ragline.chat.router import router as chat_router
 from ragline.config import Settings, get_settings
+from ragline.documents.router import router as documents_router
 from ragline.errors import install_error_handlers
 from ragline.favourites.router import router as favourites_router
 from ragline.health.router import router as health_router
+from ragline.kit.body_limit import BodyLimitMiddleware
 from ragline.lifespan import lifespan_for
 
 DOCS_STATIC_URL = "/static/docs"
@@ -37,7 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    upload_limit = settings.upload_max_bytes * settings.upload_max_files + 1024 * 1024
+    other_limit = settings.avatar_max_bytes + 1024 * 1024
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit_for=lambda path: (
+            upload_limit if "/upload" in path or "/files/" in path else other_limit
+        ),
+    )
     install_error_handlers(app)
-    for router in (health_router, assistants_router, favourites_router, chat_router):
+    routers = (health_router, assistants_router, documents_router, favourites_router, chat_router)
+    for router in routers:
         app.include_router(router)
     return app

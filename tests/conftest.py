@@ -129,3 +129,37 @@ async def snapshot(engine: AsyncEngine) -> dict[str, Any]:
             rows = (await connection.execute(select(table))).all()
             state[table.name] = sorted(tuple(map(repr, row)) for row in rows)
     return state
+
+
+@pytest.fixture(scope="session")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A real Chroma server (`chroma run`) for the whole session."""
+    from tests.services import chroma_server
+
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as (host, port, _):
+        yield host, port
+
+
+@pytest.fixture(params=["embedded-chroma", "chroma-server"])
+def doc_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """Settings for file tests: embedded Chroma, or the real Chroma server."""
+    update: dict[str, Any] = {
+        "chroma_collection_name": f"test-{uuid.uuid4().hex[:12]}",
+        "ingest_retry_base_seconds": 0.05,
+    }
+    if request.param == "chroma-server":
+        host, port = request.getfixturevalue("chroma")
+        update |= {"chroma_host": host, "chroma_port": port}
+    return settings.model_copy(update=update)
+
+
+@pytest.fixture
+async def app_client(
+    doc_settings: Settings, db: AsyncEngine
+) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
+    """The API with its real lifespan (ingestion worker threads included) and its state."""
+    app = create_app(doc_settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 40001))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            yield client, app.state.ragline

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from ragline.assistants import service
 from ragline.assistants.payload import ChatPayload, create_payload, openapi_body, update_payload
 from ragline.assistants.schemas import ChatCreate, ChatRead, ChatUpdate
 from ragline.deps import CurrentUser, SessionDep
 from ragline.kit.pagination import Page, PageDep
+from ragline.lifespan import app_state
 
 router = APIRouter(tags=["assistants"])
 
@@ -67,9 +68,14 @@ async def update_chat(
 
 
 @router.delete("/chats/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_chat(user: CurrentUser, session: SessionDep, chat_id: uuid.UUID) -> Response:
-    """Delete the assistant with its files, messages and favourites."""
-    await service.delete_chat(session=session, owner=user, chat_id=chat_id)
+async def delete_chat(
+    request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID
+) -> Response:
+    """Delete the assistant with its files (vectors, keyword rows, stored bytes), messages
+    and favourites."""
+    await service.delete_chat(
+        session=session, owner=user, chat_id=chat_id, documents=app_state(request).documents
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

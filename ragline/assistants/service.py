@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ragline.assistants.avatars import Avatar
 from ragline.assistants.repository import ChatRepository
 from ragline.assistants.schemas import ChatCreate, ChatRead, ChatUpdate
+from ragline.documents.runtime import Documents
 from ragline.errors import AvatarNotFound, ChatNotFound
 from ragline.kit.pagination import Page, PageParams
 from ragline.models import Chat, User
@@ -114,9 +115,20 @@ async def update_chat(
     return await _read_one(session, owner, chat_id)
 
 
-async def delete_chat(*, session: AsyncSession, owner: User, chat_id: uuid.UUID) -> None:
+async def delete_chat(
+    *, session: AsyncSession, owner: User, chat_id: uuid.UUID, documents: Documents
+) -> None:
+    """Stores first (vectors, keyword rows), then rows; stored bytes once rows are gone."""
+    from ragline.documents.service import purge_chat
+
     chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+    storage_keys = await purge_chat(
+        session=session, owner=owner, chat_id=chat_id, documents=documents
+    )
     await ChatRepository(session, owner_id=owner.id).delete_with_dependents(chat)
+    await session.commit()
+    for key in storage_keys:
+        documents.storage.delete(key)
 
 
 async def read_avatar(*, session: AsyncSession, owner: User, chat_id: uuid.UUID) -> Avatar:

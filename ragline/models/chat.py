@@ -54,7 +54,10 @@ class Chat(IdMixin, CreatedMixin, OwnedMixin, Base):
 
 
 class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
+    """An uploaded file. Its ``status`` is the source of truth for ingestion jobs."""
+
     __tablename__ = "chat_files"
+    __table_args__ = (UniqueConstraint("chat_id", "sha256"),)
 
     chat_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("chats.id", ondelete="CASCADE"), index=True
@@ -71,6 +74,18 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     embedding_model: Mapped[str | None] = mapped_column(String(200))
     embedding_dimension: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Where the bytes are (storage key, never the client's name) and which upload it is.
+    storage_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Progress of the current job: chunks stored / chunks in the file.
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_total: Mapped[int | None] = mapped_column(Integer)
+    # Failed attempts of the current version (transient errors are retried with backoff).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A worker holds the job until this time and extends it while it makes progress;
+    # past it, the job is someone else's to take (a dead worker loses its lease).
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    indexed_at: Mapped[datetime | None] = mapped_column()
 
 
 class ChatMessage(IdMixin, CreatedMixin, OwnedMixin, Base):

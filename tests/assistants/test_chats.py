@@ -142,6 +142,7 @@ async def test_delete_removes_dependents(client: httpx.AsyncClient, db: AsyncEng
                     mime_type="text/plain",
                     size=1,
                     sha256="0" * 64,
+                    storage_key="0" * 32,
                     kind=FileKind.DOCUMENT,
                 )
             )

@@ -1,0 +1,83 @@
+"""Shared by the benchmarks: the shared data, a real `ragline serve` process, printing."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SCIFACT = SHARED_DATA / "beir-scifact"
+RAGLINE = str(Path(sys.executable).parent / "ragline")
+
+
+def require(path: Path) -> None:
+    if not path.exists():
+        print(f"skipped: {path} is absent (the benchmark needs ../shared/data)")
+        sys.exit(0)
+
+
+def scifact_corpus(limit: int | None = None) -> list[dict[str, str]]:
+    require(SCIFACT / "corpus.jsonl")
+    docs = []
+    with (SCIFACT / "corpus.jsonl").open() as stream:
+        for line in stream:
+            docs.append(json.loads(line))
+            if limit and len(docs) >= limit:
+                break
+    return docs
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def ragline_server(data_dir: Path, **env_extra: str) -> Iterator[str]:
+    """`ragline db upgrade` + `ragline serve` on the embedded default, in ``data_dir``."""
+    port = free_port()
+    keep = {"PATH", "HOME", "LANG", "TMPDIR", "RAGLINE_MODEL_CACHE", "XDG_CACHE_HOME"}
+    env = {k: v for k, v in os.environ.items() if k in keep}
+    env |= {"RAGLINE_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    env |= env_extra
+    subprocess.run([RAGLINE, "db", "upgrade"], env=env, check=True, capture_output=True)
+    log = (data_dir.parent / f"serve-{port}.log").open("ab")
+    process = subprocess.Popen([RAGLINE, "serve"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"ragline serve did not start; see {log.name}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)

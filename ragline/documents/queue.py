@@ -1,0 +1,125 @@
+"""The ingestion queue (Huey) and its consumers.
+
+Why Huey: it is small, well kept, and is the one established queue with both an embedded,
+durable, serverless storage (SQLite: the embedded default needs no broker) and a Redis
+storage for workers on several machines; it has delayed retries and periodic tasks. Its
+Redis storage pops a message before running it, so a worker killed mid-job loses the
+message: ragline does not rely on the queue for durability — the file row and its lease
+are the truth, and ``requeue_unfinished`` (start-up, then every minute) re-sends any file
+whose job died.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.api import TaskWrapper
+from huey.consumer import Consumer
+
+from ragline.config import QueueBackend, Settings
+from ragline.documents.jobs import WorkerContext, recoverable_files, run_job
+
+logger = logging.getLogger(__name__)
+
+_context: WorkerContext | None = None
+_context_lock = threading.Lock()
+
+
+def _worker_context() -> WorkerContext:
+    if _context is None:
+        raise RuntimeError("no ingestion worker is running in this process")
+    return _context
+
+
+def ingest_job(file_id: str, version: int) -> None:
+    run_job(_worker_context(), file_id, version)
+
+
+def reap_unfinished() -> None:
+    """Periodic: re-queue files whose worker died (lease expired) or whose message was lost."""
+    context = _worker_context()
+    queue = build_queue(context.settings)
+    for file_id, version in recoverable_files(context.engine, include_leased=False):
+        queue.enqueue(file_id, version)
+
+
+@dataclass(frozen=True)
+class IngestQueue:
+    huey: Huey
+    task: TaskWrapper
+
+    def enqueue(self, file_id: str, version: int) -> None:
+        self.task(file_id, version)
+
+
+_queues: dict[tuple[str, str], IngestQueue] = {}
+
+
+def build_queue(settings: Settings) -> IngestQueue:
+    """One Huey instance per (backend, location) per process."""
+    if settings.ingest_queue is QueueBackend.REDIS:
+        key = ("redis", settings.redis_url or "")
+    else:
+        key = ("sqlite", str((settings.ragline_data_dir / "queue.db").resolve()))
+    with _context_lock:
+        if key not in _queues:
+            huey: Huey
+            name = f"ragline-{settings.chroma_collection_name}"
+            if key[0] == "redis":
+                huey = RedisHuey(name, url=settings.redis_url, results=False, utc=True)
+            else:
+                settings.ragline_data_dir.mkdir(parents=True, exist_ok=True)
+                huey = SqliteHuey(name, filename=key[1], results=False, utc=True, timeout=30)
+            task = huey.task(name="ingest_file", retries=0)(ingest_job)
+            huey.periodic_task(crontab(minute="*"), name="reap_unfinished")(reap_unfinished)
+            _queues[key] = IngestQueue(huey=huey, task=task)
+        return _queues[key]
+
+
+class _QuietConsumer(Consumer):  # type: ignore[misc]
+    """A consumer that leaves signal handling to the host process (Hypercorn)."""
+
+    def _set_signal_handlers(self) -> None:
+        return None
+
+
+def start_consumer(context: WorkerContext, *, threads: int) -> Consumer:
+    """Run ingestion workers as threads of this process until ``stop_consumer``."""
+    global _context
+    with _context_lock:
+        _context = context
+    queue = build_queue(context.settings)
+    consumer = _QuietConsumer(
+        queue.huey,
+        workers=threads,
+        worker_type="thread",
+        periodic=True,
+        shutdown_timeout=10,
+        max_delay=0.5,  # poll at least twice a second: an upload starts within 0.5 s
+    )
+    consumer.start()
+    return consumer
+
+
+def stop_consumer(consumer: Any) -> None:
+    global _context
+    consumer.stop(graceful=True)
+    with _context_lock:
+        context, _context = _context, None
+    if context is not None:
+        context.sink.close()
+
+
+def requeue_unfinished(context: WorkerContext, *, single_process: bool) -> int:
+    """Start-up recovery. A single process (embedded default) owns every lease it finds."""
+    queue = build_queue(context.settings)
+    files = recoverable_files(context.engine, include_leased=single_process)
+    for file_id, version in files:
+        queue.enqueue(file_id, version)
+    if files:
+        logger.info("re-queued %d unfinished file(s)", len(files))
+    return len(files)

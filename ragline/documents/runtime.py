@@ -1,0 +1,78 @@
+"""What the API process needs for files: storage, stores, queue; and, when the worker
+runs in-process (embedded default), the worker context with its embedder."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+
+from ragline.config import Settings
+from ragline.db.engine import sqlite_pragmas
+from ragline.documents.jobs import WorkerContext
+from ragline.documents.queue import IngestQueue, build_queue
+from ragline.documents.storage import LocalFileStorage
+from ragline.rag.embeddings.lazy import LazyEmbedder
+from ragline.rag.ingest.guards import IngestLimits
+from ragline.rag.ingest.sink import IngestSink
+from ragline.rag.ingest.store import Stores
+from ragline.rag.providers import build_embedder, build_stores, ingest_limits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Documents:
+    settings: Settings
+    storage: LocalFileStorage
+    stores: Stores
+    queue: IngestQueue
+    limits: IngestLimits
+    consumer: Any = field(default=None)
+
+    async def enqueue(self, file_id: str, version: int) -> None:
+        """Best effort: the row is committed first, so a lost message is recovered later."""
+        try:
+            await asyncio.to_thread(self.queue.enqueue, file_id, version)
+        except Exception:  # the reaper re-sends unfinished files
+            logger.exception("could not enqueue file %s; it will be re-queued", file_id)
+
+
+def sync_engine(settings: Settings) -> Engine:
+    url = settings.sync_database_url
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+
+
+def open_documents(settings: Settings) -> Documents:
+    return Documents(
+        settings=settings,
+        storage=LocalFileStorage(settings.ragline_data_dir / "files"),
+        stores=build_stores(settings),
+        queue=build_queue(settings),
+        limits=ingest_limits(settings),
+    )
+
+
+def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
+    embedder = LazyEmbedder(lambda: build_embedder(settings))
+
+    def retry(file_id: str, version: int, delay: float) -> None:
+        documents.queue.task.schedule(args=(file_id, version), delay=delay)
+
+    return WorkerContext(
+        settings=settings,
+        engine=sync_engine(settings),
+        storage=documents.storage,
+        stores=documents.stores,
+        embedder=embedder,
+        limits=documents.limits,
+        sink=IngestSink(embedder, documents.stores, max_batch=settings.embed_batch_size),
+        retry=retry,
+    )

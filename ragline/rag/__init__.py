@@ -1,0 +1,1 @@
+"""The RAG pipeline. Imports neither FastAPI nor the ORM (see docs/architecture.md)."""

@@ -1,0 +1,75 @@
+"""One file from stored bytes to searchable chunks. Reads as the data flow:
+
+parse -> chunk -> assign ids -> diff against the stores; then the sink (``sink.py``)
+embeds new chunks in batches across files, stores them, refreshes moved chunks' metadata
+and drops stale chunks. Stages are small modules; these functions only call them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from llama_index.core.schema import TextNode
+
+from ragline.rag.embeddings.base import Tokenizer
+from ragline.rag.ingest.chunk import chunk_documents
+from ragline.rag.ingest.guards import IngestLimits, check_file
+from ragline.rag.ingest.ids import assign_chunk_ids
+from ragline.rag.ingest.parse import parse
+from ragline.rag.ingest.sniff import detect_type
+from ragline.rag.ingest.store import Stores, stored_ids
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    file_id: str
+    chat_id: str
+    owner_id: str
+    file_name: str
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePlan:
+    """What a (re-)ingest must do: embed ``new``, keep ``kept``, delete ``stale`` ids."""
+
+    nodes: list[TextNode]
+    new: list[TextNode]
+    kept: list[TextNode]
+    stale: list[str]
+
+
+def plan_changes(nodes: Sequence[TextNode], *, stored: set[str]) -> ChangePlan:
+    ids = {node.id_ for node in nodes}
+    return ChangePlan(
+        nodes=list(nodes),
+        new=[node for node in nodes if node.id_ not in stored],
+        kept=[node for node in nodes if node.id_ in stored],
+        stale=sorted(stored - ids),
+    )
+
+
+def prepare_file(
+    job: FileJob, *, tokenizer: Tokenizer, stores: Stores, limits: IngestLimits, chunk_size: int
+) -> ChangePlan:
+    """Parse, chunk and diff one file against what the stores already hold for it."""
+    detected = detect_type(job.path, job.file_name, limits=limits)
+    check_file(job.path, detected, limits)
+    documents = parse(job.path, detected, limits=limits)
+    for document in documents:
+        document.metadata.update(
+            owner_id=job.owner_id, chat_id=job.chat_id, file_id=job.file_id, file_name=job.file_name
+        )
+    nodes = chunk_documents(documents, tokenizer=tokenizer, chunk_size=chunk_size)
+    nodes = assign_chunk_ids(nodes, file_id=job.file_id)
+    return plan_changes(nodes, stored=stored_ids(stores, file_id=job.file_id))
+
+
+def sweep_keyword_leftovers(plan: ChangePlan, *, stores: Stores, file_id: str) -> None:
+    """After the file's changes are applied: drop keyword rows that a crashed earlier run
+    may have left without a vector (the vector store is the commit marker)."""
+    leftovers = stores.keywords.ids(file_id=file_id) - {node.id_ for node in plan.nodes}
+    if leftovers:
+        stores.keywords.delete_ids(sorted(leftovers))

@@ -1,0 +1,105 @@
+"""Writing chunks to both stores in an order that survives a crash at any point.
+
+The vector store is the commit marker: a chunk counts as stored when its vector exists.
+Adds go keyword index first, then vectors; deletes go keyword index first, then vectors.
+A job killed between the two writes leaves at worst a keyword row whose chunk the next run
+sees as missing (and rewrites under the same id) or a vector whose stale keyword row is
+already gone (and whose deletion the next run repeats). Leftover keyword rows of a file are
+swept against the final id set at the end of every job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llama_index.core.schema import TextNode
+
+from ragline.rag.stores.base import KeywordDoc, KeywordIndex
+from ragline.rag.stores.vector import ChromaVectorStore
+
+CHUNK_METADATA_KEYS = (
+    "owner_id",
+    "chat_id",
+    "file_id",
+    "file_name",
+    "page",
+    "section",
+    "start_char",
+    "end_char",
+    "ordinal",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    vectors: ChromaVectorStore
+    keywords: KeywordIndex
+
+
+def chunk_metadata(node: TextNode) -> dict[str, str | int | float | bool]:
+    """Chroma accepts scalars only; absent page/section are left out, not stored as null."""
+    out: dict[str, str | int | float | bool] = {}
+    for key in CHUNK_METADATA_KEYS:
+        value: Any = node.metadata.get(key)
+        if isinstance(value, str | int | float | bool):
+            out[key] = value
+    return out
+
+
+def stored_ids(stores: Stores, *, file_id: str) -> set[str]:
+    return stores.vectors.ids(file_id=file_id)
+
+
+def add_chunks(
+    stores: Stores, nodes: Sequence[TextNode], vectors: Sequence[Sequence[float]]
+) -> None:
+    metadatas = [chunk_metadata(node) for node in nodes]
+    stores.keywords.add(
+        [
+            KeywordDoc(
+                id=node.id_,
+                text=node.get_content(),
+                owner_id=str(meta["owner_id"]),
+                chat_id=str(meta["chat_id"]),
+                file_id=str(meta["file_id"]),
+            )
+            for node, meta in zip(nodes, metadatas, strict=True)
+        ]
+    )
+    stores.vectors.upsert(
+        ids=[node.id_ for node in nodes],
+        embeddings=vectors,
+        documents=[node.get_content() for node in nodes],
+        metadatas=metadatas,
+    )
+
+
+def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
+    """Unchanged chunks keep id and vector; only where they sit (page, offsets) may move."""
+    if nodes:
+        stores.vectors.update_metadata([n.id_ for n in nodes], [chunk_metadata(n) for n in nodes])
+
+
+def remove_chunks(stores: Stores, ids: Sequence[str]) -> None:
+    if ids:
+        stores.keywords.delete_ids(ids)
+        stores.vectors.delete_ids(ids)
+
+
+def remove_file(stores: Stores, *, file_id: str) -> None:
+    stores.keywords.delete_file(file_id)
+    stores.vectors.delete_where(file_id=file_id)
+
+
+def remove_chat(stores: Stores, *, chat_id: str) -> None:
+    stores.keywords.delete_chat(chat_id)
+    stores.vectors.delete_where(chat_id=chat_id)
+
+
+def counts(stores: Stores, **where: str) -> Mapping[str, int]:
+    return {
+        "vectors": stores.vectors.count(**where),
+        "keywords": stores.keywords.count(**where),
+    }

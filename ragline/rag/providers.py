@@ -1,0 +1,114 @@
+"""Providers chosen by configuration: embedder, vector store, keyword index.
+
+This module reads ragline's Settings but nothing web or ORM; everything it builds is a
+plain object with a small interface (``Embedder``, ``ChromaVectorStore``, ``KeywordIndex``).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from redis import Redis
+
+from ragline.config import Provider, Settings
+from ragline.rag.embeddings.base import Embedder, Tokenizer
+from ragline.rag.embeddings.cache import CachedEmbedder, EmbeddingCache, MemoryCache, RedisCache
+from ragline.rag.ingest.guards import IngestLimits
+from ragline.rag.ingest.store import Stores
+from ragline.rag.stores.keyword import build_keyword_index
+from ragline.rag.stores.vector import ChromaVectorStore, chroma_client
+
+logger = logging.getLogger(__name__)
+REMOTE_TIMEOUT_S = 60.0
+
+
+@lru_cache(maxsize=1)
+def minilm_tokenizer() -> Tokenizer:
+    """The MiniLM tokenizer shipped with the local model: sizes chunks for any provider."""
+    from ragline.rag.embeddings.local import load_tokenizer
+    from ragline.rag.embeddings.prepare import shipped_model_dir
+
+    tokenizer = load_tokenizer(shipped_model_dir() / "tokenizer.json", truncate=False)
+    return lambda text: list(tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def build_base_embedder(settings: Settings) -> Embedder:
+    provider = settings.embed_provider
+    if provider is Provider.LOCAL:
+        from ragline.rag.embeddings.local import LocalEmbedder
+        from ragline.rag.embeddings.prepare import prepare_local_model
+
+        return LocalEmbedder(prepare_local_model(settings.models_dir))
+    from ragline.rag.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
+
+    if provider is Provider.OLLAMA:
+        if not settings.ollama_embed_model:
+            raise ValueError("EMBED_PROVIDER=ollama needs OLLAMA_EMBED_MODEL")
+        return OllamaEmbedder(
+            base_url=f"http://{settings.ollama_host}:{settings.ollama_port}",
+            model=settings.ollama_embed_model,
+            tokenizer=minilm_tokenizer(),
+            max_tokens=settings.chunk_size,
+            timeout=REMOTE_TIMEOUT_S,
+        )
+    if not settings.ionos_embed_model:
+        raise ValueError(f"EMBED_PROVIDER={provider} needs IONOS_EMBED_MODEL")
+    return OpenAIEmbedder(
+        base_url=settings.ionos_base_url,
+        api_key=settings.ionos_api_key,
+        model=settings.ionos_embed_model,
+        tokenizer=minilm_tokenizer(),
+        max_tokens=settings.chunk_size,
+        timeout=REMOTE_TIMEOUT_S,
+    )
+
+
+def expected_embedding_model(settings: Settings) -> str | None:
+    """The model name files will record, known without loading the model."""
+    if settings.embed_provider is Provider.LOCAL:
+        from ragline.rag.embeddings.prepare import MODEL_NAME
+
+        return MODEL_NAME
+    if settings.embed_provider is Provider.OLLAMA:
+        return settings.ollama_embed_model
+    return settings.ionos_embed_model
+
+
+def build_embedding_cache(settings: Settings) -> EmbeddingCache:
+    if settings.redis_url:
+        return RedisCache(Redis.from_url(settings.redis_url), settings.embedding_cache_ttl_seconds)
+    return MemoryCache(settings.embedding_cache_size)
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    embedder = build_base_embedder(settings)
+    if settings.chunk_size > embedder.max_tokens:
+        raise ValueError(
+            f"CHUNK_SIZE={settings.chunk_size} exceeds what {embedder.model_name} reads "
+            f"({embedder.max_tokens} tokens besides its special tokens)"
+        )
+    if settings.embedding_cache_size == 0:
+        return embedder
+    return CachedEmbedder(embedder, build_embedding_cache(settings))
+
+
+def build_stores(settings: Settings) -> Stores:
+    """Chroma (embedded unless CHROMA_HOST) and the keyword index beside it: SQLite FTS5
+    under the data dir with the embedded database, PostgreSQL with PostgreSQL."""
+    client = chroma_client(
+        path=settings.ragline_data_dir / "chroma",
+        host=settings.chroma_host,
+        port=settings.chroma_port,
+    )
+    vectors = ChromaVectorStore(client, settings.chroma_collection_name)
+    keywords = build_keyword_index(
+        database_url=settings.sqlalchemy_url, data_dir=settings.ragline_data_dir
+    )
+    return Stores(vectors=vectors, keywords=keywords)
+
+
+def ingest_limits(settings: Settings) -> IngestLimits:
+    return IngestLimits(
+        max_file_bytes=settings.upload_max_bytes, max_pdf_pages=settings.pdf_max_pages
+    )

@@ -1,0 +1,267 @@
+"""Production keyword index: an inverted index in two PostgreSQL tables, BM25 in SQL.
+
+PostgreSQL's own ranking (``ts_rank``) ignores how rare a term is, so the index keeps one
+posting row per (chunk, term) and the query computes Okapi BM25 itself. Postings are keyed
+by *scope* (a 64-bit hash of owner and chat) then term, so a query reads, from one covering
+index, exactly the postings of its terms in its chat: the owner and chat filter is the
+index key itself. The statistics (chunk count, mean length, each term's document frequency)
+are those of the searched scope and are computed in the same query — scoring reads every
+one of those postings anyway, so a document frequency costs one ``count`` more — and no
+shared counter rows exist for concurrent writers to fight over or to drift. Writers touch
+only their own chunks' rows under ordinary transactions: any number of processes on any
+number of machines. The final join to the chunk rows re-checks owner and chat exactly.
+
+Deleting a file removes its chunk rows and records their numbers as *dead* in one quick
+transaction; queries skip dead postings (an anti-join against that small table), and each
+``add`` purges a bounded batch of them. Deleting ~90 postings per chunk at once made a
+3,000-chunk file take about a second at 100k chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import Connection, sql
+from psycopg_pool import ConnectionPool
+
+from ragline.rag.stores.base import Hit, KeywordDoc
+from ragline.rag.stores.keyword.tokenize import term_counts
+
+K1 = 1.2
+B = 0.75
+_SCHEMA_LOCK = 0x6B77_6964  # advisory lock: concurrent first starts create tables once
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {chunks} (
+    doc bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    owner_id text NOT NULL,
+    chat_id text NOT NULL,
+    file_id text NOT NULL,
+    length integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {chunks_scope} ON {chunks} (owner_id, chat_id) INCLUDE (length);
+CREATE INDEX IF NOT EXISTS {chunks_file} ON {chunks} (file_id);
+CREATE INDEX IF NOT EXISTS {chunks_chat} ON {chunks} (chat_id);
+CREATE TABLE IF NOT EXISTS {postings} (
+    scope bigint NOT NULL,
+    term integer NOT NULL,
+    doc bigint NOT NULL,
+    tf integer NOT NULL,
+    length integer NOT NULL,
+    PRIMARY KEY (scope, term, doc) INCLUDE (tf, length)
+);
+CREATE INDEX IF NOT EXISTS {postings_doc} ON {postings} (doc);
+CREATE TABLE IF NOT EXISTS {dead} (doc bigint PRIMARY KEY);
+"""
+
+_UPSERT = """
+INSERT INTO {chunks} (id, owner_id, chat_id, file_id, length)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[])
+ON CONFLICT (id) DO UPDATE SET
+    owner_id = excluded.owner_id, chat_id = excluded.chat_id,
+    file_id = excluded.file_id, length = excluded.length
+RETURNING id, doc
+"""
+
+_DELETE = """
+WITH gone AS (DELETE FROM {chunks} WHERE {column} = ANY(%s) RETURNING doc)
+INSERT INTO {dead} (doc) SELECT doc FROM gone ON CONFLICT DO NOTHING
+"""
+
+_PURGE = """
+WITH batch AS (
+    DELETE FROM {dead} WHERE doc IN (
+        SELECT doc FROM {dead} ORDER BY doc LIMIT %s FOR UPDATE SKIP LOCKED
+    ) RETURNING doc
+)
+DELETE FROM {postings} WHERE doc IN (SELECT doc FROM batch)
+"""
+PURGE_BATCH = 1000
+"""Dead chunks whose postings one ``add`` deletes (~90k rows, a few tenths of a second)."""
+
+_SEARCH = """
+WITH stats AS (
+    SELECT count(*)::float8 AS n, greatest(avg(length), 1)::float8 AS avgdl
+    FROM {chunks} WHERE owner_id = %(owner)s AND chat_id = %(chat)s {files}
+), query AS (
+    SELECT * FROM unnest(%(terms)s::integer[], %(qtfs)s::integer[]) AS q (term, qtf)
+), postings AS (
+    SELECT p.doc, p.term, p.tf, p.length, q.qtf
+    FROM {postings} AS p JOIN query AS q USING (term)
+    WHERE p.scope = %(scope)s {file_docs}
+      AND NOT EXISTS (SELECT FROM {dead} AS d WHERE d.doc = p.doc)
+), df AS (
+    SELECT term, count(*)::float8 AS df FROM postings GROUP BY term
+), top AS (
+    SELECT p.doc, sum(
+        p.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+        * p.tf * (%(k1)s + 1) / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / s.avgdl))
+    ) AS score
+    FROM postings AS p JOIN df USING (term) CROSS JOIN stats AS s
+    GROUP BY p.doc ORDER BY score DESC LIMIT %(k)s
+)
+SELECT c.id, top.score FROM top JOIN {chunks} AS c USING (doc)
+WHERE c.owner_id = %(owner)s AND c.chat_id = %(chat)s
+ORDER BY top.score DESC, c.id
+"""
+
+_FILES = "AND file_id = ANY(%(files)s)"
+_FILE_DOCS = """AND p.doc IN (
+        SELECT doc FROM {chunks}
+        WHERE owner_id = %(owner)s AND chat_id = %(chat)s AND file_id = ANY(%(files)s))"""
+
+
+def _hash(value: str, size: int) -> int:
+    digest = hashlib.blake2b(value.encode(), digest_size=size).digest()
+    return int.from_bytes(digest, signed=True)
+
+
+def scope_key(owner_id: str, chat_id: str) -> int:
+    """The postings' 64-bit key for one owner's chat."""
+    return _hash(f"{len(owner_id)}:{owner_id}{chat_id}", 8)
+
+
+def hashed_term_counts(text: str) -> dict[int, int]:
+    """Term frequencies keyed by 32-bit term hash: compact postings, integer compares."""
+    counts: dict[int, int] = {}
+    for term, n in term_counts(text).items():
+        key = _hash(term, 4)
+        counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+class PostgresKeywordIndex:
+    """BM25 keyword index in PostgreSQL, shared by every worker through the database.
+
+    Takes ownership of ``pool``, whose connections must autocommit (each method runs its
+    own transaction): ``close`` closes it.
+    """
+
+    def __init__(self, pool: ConnectionPool[Any], *, table: str = "keyword") -> None:
+        self._pool = pool
+        self._names = {
+            "chunks": sql.Identifier(f"{table}_chunks"),
+            "postings": sql.Identifier(f"{table}_postings"),
+            **{
+                f"chunks_{name}": sql.Identifier(f"{table}_chunks_{name}")
+                for name in ("scope", "file", "chat")
+            },
+            "postings_doc": sql.Identifier(f"{table}_postings_doc"),
+            "dead": sql.Identifier(f"{table}_dead"),
+        }
+        with self._pool.connection() as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            db.execute(self._sql(_SCHEMA))
+
+    def _sql(self, template: str, **extra: sql.Composable) -> sql.Composed:
+        return sql.SQL(template).format(**self._names, **extra)
+
+    def add(self, docs: Sequence[KeywordDoc]) -> None:
+        latest = {doc.id: doc for doc in docs}
+        ordered = [latest[doc_id] for doc_id in sorted(latest)]  # one lock order: no deadlock
+        counts = [hashed_term_counts(doc.text) for doc in ordered]
+        columns = [
+            [doc.id for doc in ordered],
+            [doc.owner_id for doc in ordered],
+            [doc.chat_id for doc in ordered],
+            [doc.file_id for doc in ordered],
+            [sum(c.values()) for c in counts],
+        ]
+        with self._pool.connection() as db, db.transaction():
+            docs_by_id = dict(db.execute(self._sql(_UPSERT), columns).fetchall())
+            numbers = [docs_by_id[doc.id] for doc in ordered]
+            # A replaced chunk keeps its number; its old postings go first.
+            db.execute(self._sql("DELETE FROM {postings} WHERE doc = ANY(%s)"), (numbers,))
+            self._copy_postings(db, ordered, numbers, counts)
+        self.purge(limit=PURGE_BATCH)
+
+    def purge(self, *, limit: int) -> None:
+        """Delete the postings of up to ``limit`` deleted chunks (``add`` calls this)."""
+        with self._pool.connection() as db:
+            db.execute(self._sql(_PURGE), (limit,))
+
+    def _copy_postings(
+        self,
+        db: Connection[Any],
+        docs: Sequence[KeywordDoc],
+        numbers: Sequence[int],
+        counts: Sequence[dict[int, int]],
+    ) -> None:
+        copy = "COPY {postings} (scope, term, doc, tf, length) FROM STDIN (FORMAT BINARY)"
+        with db.cursor() as cursor, cursor.copy(self._sql(copy)) as out:
+            out.set_types(["int8", "int4", "int8", "int4", "int4"])
+            for doc, number, terms in zip(docs, numbers, counts, strict=True):
+                scope, length = scope_key(doc.owner_id, doc.chat_id), sum(terms.values())
+                for term, tf in terms.items():
+                    out.write_row((scope, term, number, tf, length))
+
+    def _delete(self, column: str, values: Sequence[str]) -> None:
+        with self._pool.connection() as db:
+            db.execute(self._sql(_DELETE, column=sql.Identifier(column)), (sorted(set(values)),))
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        self._delete("id", ids)
+
+    def delete_file(self, file_id: str) -> None:
+        self._delete("file_id", [file_id])
+
+    def delete_chat(self, chat_id: str) -> None:
+        self._delete("chat_id", [chat_id])
+
+    def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
+        filters = {"file_id": file_id, "chat_id": chat_id}
+        where = [
+            sql.SQL("{} = %s").format(sql.Identifier(column))
+            for column, value in filters.items()
+            if value is not None
+        ]
+        query = self._sql(
+            "SELECT count(*) FROM {chunks} WHERE {where}",
+            where=sql.SQL(" AND ").join(where) if where else sql.SQL("true"),
+        )
+        with self._pool.connection() as db:
+            row = db.execute(query, [v for v in filters.values() if v is not None]).fetchone()
+        return int(row[0]) if row else 0
+
+    def ids(self, *, file_id: str) -> set[str]:
+        with self._pool.connection() as db:
+            rows = db.execute(self._sql("SELECT id FROM {chunks} WHERE file_id = %s"), (file_id,))
+            return {str(row[0]) for row in rows}
+
+    def search(
+        self,
+        query: str,
+        *,
+        owner_id: str,
+        chat_id: str,
+        file_ids: Sequence[str] | None = None,
+        k: int = 10,
+    ) -> list[Hit]:
+        counts = hashed_term_counts(query)
+        if not counts or (file_ids is not None and not file_ids):
+            return []
+        statement = self._sql(
+            _SEARCH,
+            files=sql.SQL(_FILES if file_ids is not None else ""),
+            file_docs=self._sql(_FILE_DOCS) if file_ids is not None else sql.SQL(""),
+        )
+        params = {
+            "terms": list(counts),
+            "qtfs": list(counts.values()),
+            "owner": owner_id,
+            "chat": chat_id,
+            "scope": scope_key(owner_id, chat_id),
+            "files": list(file_ids or []),
+            "k1": K1,
+            "b": B,
+            "k": k,
+        }
+        with self._pool.connection() as db:
+            rows = db.execute(statement, params).fetchall()
+        return [Hit(id=str(doc_id), score=float(score)) for doc_id, score in rows]
+
+    def close(self) -> None:
+        self._pool.close()

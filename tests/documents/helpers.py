@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from tests.helpers import as_user
+
+FINAL = {"indexed", "failed"}
+
+
+async def upload(
+    client: httpx.AsyncClient, chat_id: str, files: list[tuple[str, bytes]], user: str = "alice"
+) -> httpx.Response:
+    return await client.post(
+        f"/chats/{chat_id}/upload",
+        files=[("files", (name, content, "application/octet-stream")) for name, content in files],
+        headers=as_user(user),
+    )
+
+
+async def wait_final(
+    client: httpx.AsyncClient, chat_id: str, file_id: str, user: str = "alice", limit_s: float = 90
+) -> dict[str, Any]:
+    deadline = time.monotonic() + limit_s
+    while True:
+        response = await client.get(f"/chats/{chat_id}/files/{file_id}", headers=as_user(user))
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body["status"] in FINAL:
+            return body
+        assert time.monotonic() < deadline, f"file stuck in {body['status']}: {body}"
+        await asyncio.sleep(0.1)
+
+
+def accepted_ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 202, response.text
+    results = response.json()["files"]
+    assert all(r["status"] == "accepted" for r in results), results
+    return [r["file_id"] for r in results]
+
+
+def long_text(paragraphs: int, *, marker: str = "") -> str:
+    """Distinct, sentence-rich paragraphs (enough for ~1 chunk per paragraph or two)."""
+    topics = ["rivers", "glaciers", "deserts", "forests", "coasts", "mountains", "valleys"]
+    out = []
+    for i in range(paragraphs):
+        topic = topics[i % len(topics)]
+        out.append(
+            f"Section {i} is about {topic} {marker}. "
+            + " ".join(
+                f"Observation {i}.{j}: the {topic} near station {i * 7 + j} changed by {j * 3 + i} "
+                f"units over {2000 + i} and {2001 + j}, as the survey team recorded carefully."
+                for j in range(6)
+            )
+        )
+    return "\n\n".join(out)

@@ -1,0 +1,240 @@
+"""Upload → queue → parse → chunk → embed → Chroma + keyword index, through the real API,
+on embedded Chroma and a real Chroma server, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from ragline.rag.ingest.store import counts
+from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
+from tests.helpers import as_user, create_chat
+from tests.rag.ingest import builders
+
+ALICE = as_user("alice")
+
+SAMPLES: dict[str, tuple[bytes, str, str]] = {
+    # name: (bytes, kind, a phrase its chunks must contain)
+    "notes.txt": (
+        b"Plain text about the heron colony.\n\nIt nests by the lake.",
+        "document",
+        "heron colony",
+    ),
+    "guide.md": (
+        b"# Setup\n\nInstall the widget.\n\n## Usage\n\nRun the widget daily.",
+        "document",
+        "Run the widget",
+    ),
+    "page.html": (
+        b"<!doctype html><html><head><title>T</title><script>var x=1;</script></head>"
+        b"<body><nav>menu</nav><h1>Tides</h1><p>The tide tables for the harbour.</p></body></html>",
+        "document",
+        "tide tables",
+    ),
+    "cities.csv": (b"city,country\nLyon,France\nPorto,Portugal\n", "spreadsheet", "Porto"),
+    "report.docx": (builders.docx_bytes(), "document", ""),
+    "deck.pptx": (builders.pptx_bytes(), "document", "Roadmap"),
+    "sheet.xlsx": (
+        builders.xlsx_bytes({"Stock": [["item", "qty"], ["bolts", 40]]}),
+        "spreadsheet",
+        "bolts",
+    ),
+    "paper.pdf": (
+        builders.pdf_bytes(["First page about otters.", "Second page about beavers."]),
+        "document",
+        "beavers",
+    ),
+}
+
+
+async def test_every_format_is_indexed_with_metadata_then_deleted(
+    app_client: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, state = app_client
+    stores = state.documents.stores
+    chat = await create_chat(client, "alice", title="formats")
+    response = await upload(client, chat["id"], [(n, b) for n, (b, _, _) in SAMPLES.items()])
+    ids = dict(zip(SAMPLES, accepted_ids(response), strict=True))
+
+    owner_id = None
+    for name, file_id in ids.items():
+        body = await wait_final(client, chat["id"], file_id)
+        assert body["status"] == "indexed", body
+        assert body["kind"] == SAMPLES[name][1]
+        assert body["progress"]["done"] == body["progress"]["total"] > 0
+        assert body["embedding_model"] and body["embedding_dimension"] == 384
+        chunk_ids = stores.vectors.ids(file_id=file_id)
+        assert len(chunk_ids) == body["progress"]["total"]
+        assert stores.keywords.count(file_id=file_id) == len(chunk_ids)
+        chunks = stores.vectors.get(sorted(chunk_ids))
+        for chunk in chunks.values():
+            meta = chunk["metadata"]
+            assert meta["file_id"] == file_id and meta["chat_id"] == chat["id"]
+            assert meta["file_name"] == name
+            assert 0 <= meta["start_char"] < meta["end_char"]
+            owner_id = owner_id or meta["owner_id"]
+            assert meta["owner_id"] == owner_id
+        phrase = SAMPLES[name][2]
+        assert not phrase or any(phrase in c["text"] for c in chunks.values()), (name, chunks)
+
+    pdf_pages = {
+        c["metadata"]["page"]: c["text"]
+        for c in stores.vectors.get(sorted(stores.vectors.ids(file_id=ids["paper.pdf"]))).values()
+    }
+    assert "beavers" in pdf_pages[2] and "otters" in pdf_pages[1]
+    html_text = " ".join(
+        c["text"]
+        for c in stores.vectors.get(sorted(stores.vectors.ids(file_id=ids["page.html"]))).values()
+    )
+    assert "var x" not in html_text
+
+    listed = (await client.get(f"/chats/{chat['id']}/files", headers=ALICE)).json()
+    assert listed["total"] == len(SAMPLES)
+
+    pdf_id = ids["paper.pdf"]
+    deleted = await client.delete(f"/chats/{chat['id']}/files/{pdf_id}", headers=ALICE)
+    assert deleted.status_code == 204
+    assert counts(stores, file_id=pdf_id) == {"vectors": 0, "keywords": 0}
+    assert (
+        await client.get(f"/chats/{chat['id']}/files/{pdf_id}", headers=ALICE)
+    ).status_code == 404
+    assert counts(stores, file_id=ids["notes.txt"])["vectors"] > 0  # others untouched
+
+    blobs = list((state.settings.ragline_data_dir / "files" / "objects").rglob("*"))
+    assert len([b for b in blobs if b.is_file()]) == len(SAMPLES) - 1
+    assert (await client.delete(f"/chats/{chat['id']}", headers=ALICE)).status_code == 204
+    assert counts(stores, chat_id=chat["id"]) == {"vectors": 0, "keywords": 0}
+    assert not [
+        b for b in (state.settings.ragline_data_dir / "files" / "objects").rglob("*") if b.is_file()
+    ]
+
+
+async def test_same_bytes_twice_is_a_duplicate(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, state = app_client
+    chat = await create_chat(client, "alice", title="dedup")
+    content = long_text(6).encode()
+    [first] = accepted_ids(await upload(client, chat["id"], [("a.txt", content)]))
+    await wait_final(client, chat["id"], first)
+    vectors = state.documents.stores.vectors.count(chat_id=chat["id"])
+
+    again = await upload(
+        client, chat["id"], [("renamed.txt", content), ("b.txt", b"Something else entirely.")]
+    )
+    assert again.status_code == 202
+    results = again.json()["files"]
+    assert results[0] == {
+        "name": "renamed.txt",
+        "status": "duplicate",
+        "file_id": first,
+        "duplicate_of": first,
+        "reason": None,
+    }
+    assert results[1]["status"] == "accepted"
+    await wait_final(client, chat["id"], results[1]["file_id"])
+    assert state.documents.stores.vectors.count(file_id=first) == vectors
+    listed = (await client.get(f"/chats/{chat['id']}/files", headers=ALICE)).json()
+    assert listed["total"] == 2
+
+    other_chat = await create_chat(client, "alice", title="another assistant")
+    elsewhere = await upload(client, other_chat["id"], [("a.txt", content)])
+    assert elsewhere.json()["files"][0]["status"] == "accepted"  # dedup is per assistant
+
+
+async def test_replace_reembeds_only_changed_chunks(
+    app_client: tuple[httpx.AsyncClient, Any],
+) -> None:
+    client, state = app_client
+    vectors = state.documents.stores.vectors
+    chat = await create_chat(client, "alice", title="versions")
+    paragraphs = long_text(60).split("\n\n")
+    [file_id] = accepted_ids(
+        await upload(client, chat["id"], [("book.txt", "\n\n".join(paragraphs).encode())])
+    )
+    first = await wait_final(client, chat["id"], file_id)
+    assert first["status"] == "indexed" and first["progress"]["total"] >= 50
+    before = vectors.ids(file_id=file_id)
+    texts_before = {i: c["text"] for i, c in vectors.get(sorted(before)).items()}
+
+    middle = len(paragraphs) // 2
+    paragraphs[middle] = "This paragraph was rewritten completely: herons, not rivers."
+    replaced = await client.put(
+        f"/chats/{chat['id']}/files/{file_id}",
+        files={"file": ("book.txt", "\n\n".join(paragraphs).encode(), "text/plain")},
+        headers=ALICE,
+    )
+    assert replaced.status_code == 202, replaced.text
+    assert replaced.json()["version"] == 2
+    second = await wait_final(client, chat["id"], file_id)
+    assert second["status"] == "indexed"
+
+    after = vectors.ids(file_id=file_id)
+    kept, new, gone = before & after, after - before, before - after
+    assert len(after) == second["progress"]["total"]
+    assert len(new) <= 2 and len(gone) <= 2, (len(new), len(gone))
+    assert len(kept) >= len(before) - 2
+    assert any("herons, not rivers" in vectors.get([i])[i]["text"] for i in new)
+    assert all(vectors.get([i])[i]["text"] == texts_before[i] for i in kept)
+    assert state.documents.stores.keywords.count(file_id=file_id) == len(after)
+
+    same = await client.put(
+        f"/chats/{chat['id']}/files/{file_id}",
+        files={"file": ("book.txt", "\n\n".join(paragraphs).encode(), "text/plain")},
+        headers=ALICE,
+    )
+    assert same.status_code == 200 and same.json()["version"] == 2  # unchanged bytes: no job
+
+
+async def test_other_users_files_are_not_found(app_client: tuple[httpx.AsyncClient, Any]) -> None:
+    client, _ = app_client
+    chat = await create_chat(client, "alice", title="private")
+    [file_id] = accepted_ids(await upload(client, chat["id"], [("a.txt", b"Alice's secret plan.")]))
+    await wait_final(client, chat["id"], file_id)
+    bob = as_user("bob")
+    for method, path in [
+        ("GET", f"/chats/{chat['id']}/files"),
+        ("GET", f"/chats/{chat['id']}/files/{file_id}"),
+        ("DELETE", f"/chats/{chat['id']}/files/{file_id}"),
+    ]:
+        response = await client.request(method, path, headers=bob)
+        assert response.status_code == 404, (method, path, response.text)
+        assert 200 <= (await client.request(method, path, headers=ALICE)).status_code < 300
+    response = await upload(client, chat["id"], [("x.txt", b"bob was here")], user="bob")
+    assert response.status_code == 404
+    unknown = await client.get(f"/chats/{chat['id']}/files/{uuid.uuid4()}", headers=ALICE)
+    assert unknown.status_code == 404 and unknown.json()["error"] == "FileNotFound"
+
+
+@pytest.mark.parametrize("doc_settings", ["embedded-chroma"], indirect=True)
+async def test_failed_provider_is_retried_then_failed(
+    doc_settings: Any, db: Any, tmp_path: Any
+) -> None:
+    """Embeddings from a server that is down: attempts with backoff, then `failed`."""
+    from asgi_lifespan import LifespanManager
+
+    from ragline.config import Provider
+    from ragline.main import create_app
+    from tests.services import free_port
+
+    down = doc_settings.model_copy(
+        update={
+            "embed_provider": Provider.OLLAMA,
+            "ollama_port": free_port(),
+            "ollama_embed_model": "nomic-embed-text",
+            "ingest_max_attempts": 3,
+        }
+    )
+    app = create_app(down)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            chat = await create_chat(client, "alice", title="down")
+            [file_id] = accepted_ids(
+                await upload(client, chat["id"], [("a.txt", b"Some text to embed.")])
+            )
+            body = await wait_final(client, chat["id"], file_id, limit_s=60)
+    assert body["status"] == "failed"
+    assert "gave up after 3 attempts" in body["error"]
+    assert "unreachable" in body["error"]

@@ -1,0 +1,173 @@
+"""The keyword index against its real backends: SQLite FTS5 in a temp dir and a throwaway
+PostgreSQL database."""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ragline.rag.stores.base import KeywordDoc, KeywordIndex
+from ragline.rag.stores.keyword import build_keyword_index
+from tests.conftest import PG_ADMIN_DSN
+
+FILLER = "patients treated with the drug showed improved outcomes in the trial"
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    name = f"ragline_test_keyword_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _open(backend: str, location: str) -> KeywordIndex:
+    if backend == "postgres":
+        return build_keyword_index(
+            database_url=location.split("#")[0], table=location.split("#")[1]
+        )
+    return build_keyword_index(data_dir=Path(location))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh index lives: a data dir, or a database URL and a table prefix."""
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        return f"{url}#kw_{uuid.uuid4().hex[:8]}"
+    return str(tmp_path)
+
+
+@pytest.fixture
+def index(location: str) -> Iterator[KeywordIndex]:
+    backend = "sqlite" if location.startswith("/") else "postgres"
+    opened = _open(backend, location)
+    yield opened
+    opened.close()
+
+
+def doc(
+    id: str, text: str, *, owner: str = "alice", chat: str = "c1", file: str = "f1"
+) -> KeywordDoc:
+    return KeywordDoc(id=id, text=text, owner_id=owner, chat_id=chat, file_id=file)
+
+
+def ids(index: KeywordIndex, query: str, **scope: object) -> list[str]:
+    params = {"owner_id": "alice", "chat_id": "c1", **scope}
+    return [hit.id for hit in index.search(query, **params)]  # type: ignore[arg-type]
+
+
+def test_rarer_term_outranks_common_one(index: KeywordIndex) -> None:
+    index.add([doc(f"common-{i}", f"{FILLER} insulin") for i in range(8)])
+    index.add([doc("rare", f"{FILLER} zebrafish"), doc("other", "unrelated gardening notes")])
+
+    hits = index.search("insulin zebrafish", owner_id="alice", chat_id="c1", k=3)
+
+    assert hits[0].id == "rare"
+    assert hits[0].score > hits[1].score
+    assert "other" not in ids(index, "insulin zebrafish")
+
+
+def test_stemming_and_stopwords(index: KeywordIndex) -> None:
+    index.add([doc("a", "Running studies of the mitochondria"), doc("b", "a the of and")])
+
+    assert ids(index, "the mitochondrion study ran runs") == ["a"]
+    assert ids(index, "the of and") == []
+
+
+def test_owner_chat_and_file_filters_apply_inside_the_query(index: KeywordIndex) -> None:
+    index.add(
+        [
+            doc("mine", "quasar telescope", file="f1"),
+            doc("mine-f2", "quasar spectrum", file="f2"),
+            doc("bob", "pulsar only here", owner="bob"),
+            doc("other-chat", "magnetar only here", chat="c2"),
+        ]
+    )
+
+    assert ids(index, "pulsar") == []
+    assert ids(index, "pulsar", owner_id="bob") == ["bob"]  # positive control
+    assert ids(index, "magnetar") == []
+    assert ids(index, "magnetar", chat_id="c2") == ["other-chat"]
+    assert ids(index, "quasar", file_ids=["f2"]) == ["mine-f2"]
+    assert sorted(ids(index, "quasar", file_ids=["f1", "f2"])) == ["mine", "mine-f2"]
+    assert ids(index, "quasar", file_ids=[]) == []
+
+
+@pytest.mark.parametrize("how", ["ids", "file", "chat"])
+def test_delete_leaves_nothing(index: KeywordIndex, how: str) -> None:
+    index.add([doc(f"d{i}", f"nebula {i}", file="f9", chat="c9") for i in range(30)])
+    index.add([doc("keep", "nebula kept", file="f1", chat="c1")])
+    assert index.ids(file_id="f9") == {f"d{i}" for i in range(30)}
+
+    if how == "ids":
+        index.delete_ids([f"d{i}" for i in range(30)])
+    elif how == "file":
+        index.delete_file("f9")
+    else:
+        index.delete_chat("c9")
+
+    assert index.ids(file_id="f9") == set()
+    assert index.count(file_id="f9") == 0
+    assert index.count(chat_id="c9") == 0
+    assert ids(index, "nebula", chat_id="c9") == []
+    assert ids(index, "nebula") == ["keep"]
+    assert index.count() == 1
+
+
+def test_replace_same_id(index: KeywordIndex) -> None:
+    index.add([doc("x", "first version about comets")])
+    index.add([doc("x", "second version about asteroids", owner="bob", file="f2")])
+
+    assert index.count() == 1
+    assert ids(index, "comets") == []
+    assert ids(index, "asteroids") == []
+    assert ids(index, "asteroids comets", owner_id="bob") == ["x"]
+    assert index.count(file_id="f2") == 1
+
+
+def _writer(location: str, backend: str, worker: int) -> None:
+    index = _open(backend, location)
+    for batch in range(10):
+        index.add([doc(f"w{worker}-{batch}-{i}", f"galaxy cluster {i}") for i in range(20)])
+    index.close()
+
+
+def test_two_processes_add_concurrently(location: str) -> None:
+    backend = "sqlite" if location.startswith("/") else "postgres"
+    _open(backend, location).close()  # the schema exists before the race
+    context = multiprocessing.get_context("fork")  # the writers open their own index
+    workers = [context.Process(target=_writer, args=(location, backend, w)) for w in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+
+    index = _open(backend, location)
+    assert index.count() == 400
+    assert len(index.search("galaxy", owner_id="alice", chat_id="c1", k=1000)) == 400
+    index.close()
+
+
+def test_postgres_purges_deleted_postings_on_later_adds(postgres_url: str) -> None:
+    url, table = postgres_url, f"kw_{uuid.uuid4().hex[:8]}"
+    index = _open("postgres", f"{url}#{table}")
+    index.add([doc(f"d{i}", "comet tail", file="f9") for i in range(5)])
+    index.delete_file("f9")
+    assert ids(index, "comet") == []
+
+    index.add([doc("keep", "comet nucleus")])
+
+    with psycopg.connect(url) as db:
+        row = db.execute(f'SELECT count(*) FROM "{table}_postings"').fetchone()  # noqa: S608
+    assert row == (2,)  # comet, nucleus: the dead chunks' postings are gone
+    assert ids(index, "comet") == ["keep"]
+    index.close()
