@@ -45,7 +45,7 @@ def test_sigkill_mid_job_then_restart_finishes_without_duplicates(tmp_path: Path
     content = long_text(400).encode()
     with (
         ragline_server(tmp_path, env) as (base, process),
-        httpx.Client(base_url=base, timeout=30) as client,
+        httpx.Client(base_url=base, timeout=120) as client,
     ):
         chat = client.post("/chats", json={"title": "durable"}, headers=DEV).json()
         response = client.post(
@@ -72,7 +72,7 @@ def test_sigkill_mid_job_then_restart_finishes_without_duplicates(tmp_path: Path
 
     with (
         ragline_server(tmp_path, env, migrate=False) as (base, _),
-        httpx.Client(base_url=base, timeout=30) as client,
+        httpx.Client(base_url=base, timeout=120) as client,
     ):
         deadline = time.monotonic() + 180
         while (status := _poll(client, chat["id"], file_id))["status"] not in ("indexed", "failed"):
