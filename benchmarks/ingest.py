@@ -6,7 +6,7 @@ In one run, on the SciFact corpus (../shared/data/beir-scifact; skipped when abs
 
 1. ragline: a real `ragline serve` (embedded default: SQLite, Huey on SQLite, embedded
    Chroma, SQLite FTS5, the local OpenVINO int8 embedder). Each abstract is uploaded as a
-   .txt file over HTTP (20 per request, 4 client threads); timed until every file is
+   .txt file over HTTP (50 per request, 4 client threads); timed until every file is
    `indexed`.
 2. raw embedder: the same embedder, alone, over the very chunks ragline stored.
 3. naive LlamaIndex: SimpleDirectoryReader -> VectorStoreIndex into Chroma with LlamaIndex's
@@ -35,7 +35,7 @@ import httpx
 from benchmarks.common import ragline_server, scifact_corpus, table
 
 DEV = {"X-Ragline-Dev-User": "bench"}
-PER_REQUEST = 20
+PER_REQUEST = 50
 CLIENTS = 4
 MAX_TOKENS = 256
 

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     avatar_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     avatar_max_side: int = Field(default=512, ge=16)
     upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
-    upload_max_files: int = Field(default=20, ge=1, le=1000)
+    upload_max_files: int = Field(default=100, ge=1, le=1000)
     pdf_max_pages: int = Field(default=2000, ge=1)
 
     # --- ingestion -----------------------------------------------------------------------

@@ -2,22 +2,27 @@
 "look at file X, version V".
 
 A job first *claims* the file: a conditional UPDATE that succeeds only if the file is not
-final, still at that version, and nobody holds an unexpired lease. It extends the lease as
-it makes progress. A worker that dies loses its lease; start-up recovery and the periodic
-reaper re-queue such files, and the pipeline's deterministic chunk ids make the re-run
-overwrite rather than duplicate. Permanent errors (bad file) fail at once; transient ones
+final, still at that version, and nobody holds an unexpired lease; it stores a random lease
+token, and every later write of the job requires that token, so a job whose file was
+deleted, replaced or taken over can no longer write its status. It extends the lease as it
+makes progress. Replacing a file keeps the running job's lease: the new version's job waits
+until the old one notices (at its next write) and releases it, so two versions of a file are
+never ingested at once. A worker that dies loses its lease; start-up recovery and the
+periodic reaper re-queue such files, and the pipeline's deterministic chunk ids make the
+re-run overwrite rather than duplicate. Permanent errors (bad file) fail at once; transient ones
 (provider or store down) are retried with exponential backoff until ``ingest_max_attempts``.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from huey.exceptions import RetryTask
 from sqlalchemy import ColumnElement, Engine, or_, select, update
 
 from ragline.config import Settings
@@ -61,234 +66,293 @@ def _current(file_id: uuid.UUID, version: int) -> ColumnElement[bool]:
     return (ChatFile.id == file_id) & (ChatFile.version == version)
 
 
-def _update(context: WorkerContext, file_id: uuid.UUID, version: int, **values: object) -> None:
-    """Write status/progress and extend the lease; ``JobObsolete`` if the version is gone."""
-    lease = utcnow() + timedelta(seconds=context.settings.ingest_lease_seconds)
-    with context.engine.begin() as connection:
-        result = connection.execute(
-            update(ChatFile)
-            .where(_current(file_id, version))
-            .values(lease_expires_at=lease, updated_at=utcnow(), **values)
-        )
-    if result.rowcount == 0:
-        raise JobObsolete()
+def _held(file_id: uuid.UUID, version: int, token: str) -> ColumnElement[bool]:
+    return _current(file_id, version) & (ChatFile.lease_token == token)
 
 
-def claim(context: WorkerContext, file_id: uuid.UUID, version: int) -> str:
-    """'claimed' (now ``parsing``), 'busy' (another worker holds a live lease) or 'gone'."""
+def _update_statement(
+    file_id: uuid.UUID, version: int, token: str, lease_seconds: int, **values: object
+) -> Any:
+    lease = utcnow() + timedelta(seconds=lease_seconds)
+    return (
+        update(ChatFile)
+        .where(_held(file_id, version, token))
+        .values(lease_expires_at=lease, updated_at=utcnow(), **values)
+    )
+
+
+def _finish_statement(file_id: uuid.UUID, version: int, token: str, **values: object) -> Any:
+    """Final write of a job (or back to ``queued`` for a retry); releases the lease."""
+    return (
+        update(ChatFile)
+        .where(_held(file_id, version, token))
+        .values(lease_expires_at=None, lease_token=None, updated_at=utcnow(), **values)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    file_id: uuid.UUID
+    version: int
+    token: str
+    job: FileJob
+    attempts: int
+    fresh: bool  # first run of a first version: nothing can be stored for it yet
+
+
+def claim_many(
+    context: WorkerContext, files: Sequence[tuple[str, int]]
+) -> tuple[list[Claim], list[tuple[str, int]]]:
+    """Take the files that are free (status ``parsing``), in one transaction. Returns the
+    claims and the files another job still holds (to retry later); the rest are final or
+    obsolete and need nothing."""
     now = utcnow()
     lease = now + timedelta(seconds=context.settings.ingest_lease_seconds)
+    claims: list[Claim] = []
+    busy: list[tuple[str, int]] = []
     with context.engine.begin() as connection:
-        claimed = connection.execute(
-            update(ChatFile)
-            .where(
-                _current(file_id, version),
-                ChatFile.status.in_(ACTIVE),
-                or_(ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now),
+        for file_id_text, version in files:
+            file_id = uuid.UUID(file_id_text)
+            token = secrets.token_hex(16)
+            row = connection.execute(
+                update(ChatFile)
+                .where(
+                    _current(file_id, version),
+                    ChatFile.status.in_(ACTIVE),
+                    or_(ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now),
+                )
+                .values(
+                    status=FileStatus.PARSING,
+                    lease_expires_at=lease,
+                    lease_token=token,
+                    updated_at=now,
+                )
+                .returning(
+                    ChatFile.chat_id,
+                    ChatFile.owner_id,
+                    ChatFile.name,
+                    ChatFile.storage_key,
+                    ChatFile.attempts,
+                    ChatFile.chunks_total,
+                )
+            ).first()
+            if row is None:
+                alive = connection.execute(
+                    select(ChatFile.id).where(
+                        _current(file_id, version), ChatFile.status.in_(ACTIVE)
+                    )
+                ).first()
+                if alive:
+                    busy.append((file_id_text, version))
+                continue
+            job = FileJob(
+                file_id=file_id_text,
+                chat_id=str(row.chat_id),
+                owner_id=str(row.owner_id),
+                file_name=row.name,
+                path=context.storage.path(row.storage_key),
             )
-            .values(status=FileStatus.PARSING, lease_expires_at=lease, updated_at=now)
-        ).rowcount
-        if claimed:
-            return "claimed"
-        alive = connection.execute(
-            select(ChatFile.id).where(_current(file_id, version), ChatFile.status.in_(ACTIVE))
-        ).first()
-    return "busy" if alive else "gone"
+            # chunks_total is set before anything is written: None means no run wrote yet.
+            fresh = version == 1 and row.attempts == 0 and row.chunks_total is None
+            claims.append(Claim(file_id, version, token, job, int(row.attempts), fresh))
+    return claims, busy
 
 
-def _finish(context: WorkerContext, file_id: uuid.UUID, version: int, **values: object) -> bool:
+def _abandon(context: WorkerContext, file_id: uuid.UUID, token: str) -> None:
+    """This job's file was deleted or replaced: release the lease so the next version's job
+    can start, and remove anything written for a file that no longer exists."""
     with context.engine.begin() as connection:
-        result = connection.execute(
+        connection.execute(
             update(ChatFile)
-            .where(_current(file_id, version))
-            .values(lease_expires_at=None, updated_at=utcnow(), **values)
+            .where(ChatFile.id == file_id, ChatFile.lease_token == token)
+            .values(lease_expires_at=None, lease_token=None)
         )
-    return bool(result.rowcount)
+        exists = connection.execute(select(ChatFile.id).where(ChatFile.id == file_id)).first()
+    if exists is None:
+        remove_file(context.stores, file_id=str(file_id))
 
 
-def _load_job(context: WorkerContext, file_id: uuid.UUID) -> tuple[FileJob, int] | None:
-    with context.engine.connect() as connection:
-        row = connection.execute(
-            select(
-                ChatFile.chat_id,
-                ChatFile.owner_id,
-                ChatFile.name,
-                ChatFile.storage_key,
-                ChatFile.attempts,
-            ).where(ChatFile.id == file_id)
-        ).first()
-    if row is None:
-        return None
-    job = FileJob(
-        file_id=str(file_id),
-        chat_id=str(row.chat_id),
-        owner_id=str(row.owner_id),
-        file_name=row.name,
-        path=context.storage.path(row.storage_key),
-    )
-    return job, int(row.attempts)
+def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
+    """One queue message (an upload request's files): claim them together, parse and chunk
+    each, record their chunk totals together, and hand their changes to the sink. Each file
+    is finished (``indexed``) once its last chunk is stored (``finish_works``)."""
+    claims, busy = claim_many(context, files)
+    for file_id, version in busy:  # e.g. the previous version's job still runs
+        context.retry(file_id, version, LEASE_BUSY_RETRY_S)
+    prepared: list[tuple[Claim, ChangePlan]] = []
+    failed: list[tuple[Claim, str]] = []
+    for claimed in claims:
+        try:
+            plan = prepare_file(
+                claimed.job,
+                tokenizer=context.embedder.tokenize,
+                stores=context.stores,
+                limits=context.limits,
+                chunk_size=context.settings.chunk_size,
+                fresh=claimed.fresh,
+            )
+        except IngestError as exc:
+            logger.info("ingest %s failed: %s", claimed.file_id, exc.reason)
+            failed.append((claimed, exc.reason))
+        except Exception as exc:
+            _retry_or_fail(context, claimed, exc)
+        else:
+            prepared.append((claimed, plan))
+    started: list[tuple[Claim, ChangePlan]] = []
+    abandoned: list[Claim] = []
+    with context.engine.begin() as connection:
+        for claimed, reason in failed:
+            connection.execute(
+                _finish_statement(
+                    claimed.file_id,
+                    claimed.version,
+                    claimed.token,
+                    status=FileStatus.FAILED,
+                    error=reason,
+                )
+            )
+        for claimed, plan in prepared:
+            result = connection.execute(
+                _update_statement(
+                    claimed.file_id,
+                    claimed.version,
+                    claimed.token,
+                    context.settings.ingest_lease_seconds,
+                    status=FileStatus.EMBEDDING,
+                    chunks_done=len(plan.kept),
+                    chunks_total=len(plan.nodes),
+                )
+            )
+            if result.rowcount:
+                started.append((claimed, plan))
+            else:
+                abandoned.append(claimed)
+    for claimed in abandoned:
+        _abandon(context, claimed.file_id, claimed.token)
+    for claimed, plan in started:
+        context.sink.submit(_work(context, claimed, plan))
 
 
-def _file_exists(context: WorkerContext, file_id: uuid.UUID) -> bool:
-    with context.engine.connect() as connection:
-        found = connection.execute(select(ChatFile.id).where(ChatFile.id == file_id)).first()
-    return found is not None
-
-
-def run_job(context: WorkerContext, file_id_text: str, version: int) -> None:
-    """Claim, parse and chunk the file, then hand its new chunks to the sink. The file is
-    finished (``indexed``) by the sink's callback once its last chunk is stored."""
-    file_id = uuid.UUID(file_id_text)
-    state = claim(context, file_id, version)
-    if state == "busy":
-        raise RetryTask("file is held by another worker", delay=LEASE_BUSY_RETRY_S)
-    if state == "gone":
-        logger.info("ingest %s v%s: nothing to do", file_id, version)
-        return
-    loaded = _load_job(context, file_id)
-    if loaded is None:
-        return
-    job, attempts = loaded
-    try:
-        plan = prepare_file(
-            job,
-            tokenizer=context.embedder.tokenize,
-            stores=context.stores,
-            limits=context.limits,
-            chunk_size=context.settings.chunk_size,
-        )
-        _update(
-            context,
-            file_id,
-            version,
-            status=FileStatus.EMBEDDING,
-            chunks_done=len(plan.kept),
-            chunks_total=len(plan.nodes),
-        )
-    except JobObsolete:
-        _cleanup_if_deleted(context, file_id)
-        return
-    except IngestError as exc:
-        logger.info("ingest %s v%s failed: %s", file_id, version, exc.reason)
-        _finish(context, file_id, version, status=FileStatus.FAILED, error=exc.reason)
-        return
-    except Exception as exc:
-        _retry_or_fail(context, file_id, version, attempts + 1, exc)
-        return
-    context.sink.submit(_work(context, job, plan, version, attempts))
-
-
-def _work(
-    context: WorkerContext, job: FileJob, plan: ChangePlan, version: int, attempts: int
-) -> FileWork:
-    file_id = uuid.UUID(job.file_id)
+def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
     kept = len(plan.kept)
 
     def on_progress(stored: int) -> None:
-        _update(context, file_id, version, chunks_done=kept + stored)
-
-    def on_done() -> None:
-        try:
-            sweep_keyword_leftovers(plan, stores=context.stores, file_id=job.file_id)
-        except Exception as exc:
-            on_error(exc)
-            return
-        finished = _finish(
-            context,
-            file_id,
-            version,
-            status=FileStatus.INDEXED,
-            error=None,
-            attempts=0,
-            chunks_done=len(plan.nodes),
-            chunks_total=len(plan.nodes),
-            indexed_at=utcnow(),
-            embedding_model=context.embedder.model_name,
-            embedding_dimension=context.embedder.dimension,
-        )
-        if not finished:
-            _cleanup_if_deleted(context, file_id)
-        logger.info(
-            "ingest %s v%s: %d chunks (%d embedded, %d kept, %d removed)",
-            file_id,
-            version,
-            len(plan.nodes),
-            len(plan.new),
-            kept,
-            len(plan.stale),
-        )
+        with context.engine.begin() as connection:
+            result = connection.execute(
+                _update_statement(
+                    claimed.file_id,
+                    claimed.version,
+                    claimed.token,
+                    context.settings.ingest_lease_seconds,
+                    chunks_done=kept + stored,
+                )
+            )
+        if result.rowcount == 0:
+            raise JobObsolete()
 
     def on_error(exc: BaseException) -> None:
         if isinstance(exc, JobObsolete):
-            _cleanup_if_deleted(context, file_id)
+            _abandon(context, claimed.file_id, claimed.token)
         elif isinstance(exc, Exception):
-            _retry_or_fail(context, file_id, version, attempts + 1, exc, raise_retry=False)
+            _retry_or_fail(context, claimed, exc)
 
-    return FileWork(
-        key=job.file_id,
+    work = FileWork(
+        key=claimed.job.file_id,
         new=plan.new,
         kept=plan.kept,
         stale=plan.stale,
         on_progress=on_progress,
-        on_done=on_done,
+        on_done=lambda: finish_works(context, [work]),
         on_error=on_error,
+        payload=(claimed, plan),
     )
+    return work
 
 
-def _cleanup_if_deleted(context: WorkerContext, file_id: uuid.UUID) -> None:
-    """A file deleted mid-job may have had a batch written after its vectors were
-    removed: remove them again, so nothing is left behind."""
-    if not _file_exists(context, file_id):
-        remove_file(context.stores, file_id=str(file_id))
+def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
+    """Files whose changes are all stored: sweep (unless fresh), then mark them ``indexed``
+    in one transaction; a file that was deleted or replaced meanwhile is abandoned."""
+    done: list[tuple[FileWork, Claim, ChangePlan]] = []
+    for work in works:
+        claimed: Claim
+        plan: ChangePlan
+        claimed, plan = work.payload  # type: ignore[misc]
+        if not claimed.fresh:
+            try:
+                sweep_keyword_leftovers(plan, stores=context.stores, file_id=claimed.job.file_id)
+            except Exception as exc:
+                work.on_error(exc)
+                continue
+        done.append((work, claimed, plan))
+    model, dimension = context.embedder.model_name, context.embedder.dimension
+    lost: list[Claim] = []
+    with context.engine.begin() as connection:
+        for _, claimed, plan in done:
+            result = connection.execute(
+                _finish_statement(
+                    claimed.file_id,
+                    claimed.version,
+                    claimed.token,
+                    status=FileStatus.INDEXED,
+                    error=None,
+                    attempts=0,
+                    chunks_done=len(plan.nodes),
+                    chunks_total=len(plan.nodes),
+                    indexed_at=utcnow(),
+                    embedding_model=model,
+                    embedding_dimension=dimension,
+                )
+            )
+            if result.rowcount == 0:
+                lost.append(claimed)
+    for claimed in lost:
+        _abandon(context, claimed.file_id, claimed.token)
+    for _, claimed, plan in done:
+        logger.info(
+            "ingest %s v%s: %d chunks (%d embedded, %d kept, %d removed)",
+            claimed.file_id,
+            claimed.version,
+            len(plan.nodes),
+            len(plan.new),
+            len(plan.kept),
+            len(plan.stale),
+        )
 
 
-def _retry_or_fail(
-    context: WorkerContext,
-    file_id: uuid.UUID,
-    version: int,
-    attempt: int,
-    exc: Exception,
-    *,
-    raise_retry: bool = True,
-) -> None:
+def _retry_or_fail(context: WorkerContext, claimed: Claim, exc: Exception) -> None:
     """Transient failure: back off exponentially and try again, or give up and say why."""
     settings = context.settings
+    attempt = claimed.attempts + 1
     reason = f"{type(exc).__name__}: {exc}"[:500]
+    file_id, version, token = claimed.file_id, claimed.version, claimed.token
     if attempt >= settings.ingest_max_attempts:
         logger.error(
             "ingest %s v%s gave up after %d attempts: %s", file_id, version, attempt, reason
         )
-        _finish(
-            context,
+        values: dict[str, object] = {
+            "status": FileStatus.FAILED,
+            "error": f"gave up after {attempt} attempts; last error: {reason}",
+        }
+    else:
+        delay = settings.ingest_retry_base_seconds * 2 ** (attempt - 1)
+        logger.warning(
+            "ingest %s v%s attempt %d failed, retry in %.1fs: %s",
             file_id,
             version,
-            status=FileStatus.FAILED,
-            attempts=attempt,
-            error=f"gave up after {attempt} attempts; last error: {reason}",
+            attempt,
+            delay,
+            reason,
         )
-        return
-    delay = settings.ingest_retry_base_seconds * 2 ** (attempt - 1)
-    logger.warning(
-        "ingest %s v%s attempt %d failed, retry in %.1fs: %s",
-        file_id,
-        version,
-        attempt,
-        delay,
-        reason,
-    )
-    queued = _finish(
-        context,
-        file_id,
-        version,
-        status=FileStatus.QUEUED,
-        attempts=attempt,
-        error=f"attempt {attempt} failed ({reason}); retrying",
-    )
-    if not queued:
-        return
-    if raise_retry:
-        raise RetryTask(reason, delay=delay)
-    context.retry(str(file_id), version, delay)
+        values = {
+            "status": FileStatus.QUEUED,
+            "error": f"attempt {attempt} failed ({reason}); retrying",
+        }
+    with context.engine.begin() as connection:
+        written = connection.execute(
+            _finish_statement(file_id, version, token, attempts=attempt, **values)
+        ).rowcount
+    if written and values["status"] is FileStatus.QUEUED:
+        context.retry(str(file_id), version, delay)
 
 
 def recoverable_files(engine: Engine, *, include_leased: bool) -> list[tuple[str, int]]:
@@ -301,6 +365,8 @@ def recoverable_files(engine: Engine, *, include_leased: bool) -> list[tuple[str
         )
     with engine.begin() as connection:
         if include_leased:  # a single process restarting: earlier leases are its own, dead
-            connection.execute(update(ChatFile).where(condition).values(lease_expires_at=None))
+            connection.execute(
+                update(ChatFile).where(condition).values(lease_expires_at=None, lease_token=None)
+            )
         rows = connection.execute(select(ChatFile.id, ChatFile.version).where(condition)).all()
     return [(str(row.id), int(row.version)) for row in rows]

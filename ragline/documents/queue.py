@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,10 @@ from huey.api import TaskWrapper
 from huey.consumer import Consumer
 
 from ragline.config import QueueBackend, Settings
-from ragline.documents.jobs import WorkerContext, recoverable_files, run_job
+from ragline.documents.jobs import WorkerContext, recoverable_files, run_jobs
 
 logger = logging.getLogger(__name__)
+MESSAGE_FILES = 50
 
 _context: WorkerContext | None = None
 _context_lock = threading.Lock()
@@ -35,16 +37,14 @@ def _worker_context() -> WorkerContext:
     return _context
 
 
-def ingest_job(file_id: str, version: int) -> None:
-    run_job(_worker_context(), file_id, version)
+def ingest_job(files: list[tuple[str, int]]) -> None:
+    run_jobs(_worker_context(), [(file_id, int(version)) for file_id, version in files])
 
 
 def reap_unfinished() -> None:
     """Periodic: re-queue files whose worker died (lease expired) or whose message was lost."""
     context = _worker_context()
-    queue = build_queue(context.settings)
-    for file_id, version in recoverable_files(context.engine, include_leased=False):
-        queue.enqueue(file_id, version)
+    build_queue(context.settings).enqueue(recoverable_files(context.engine, include_leased=False))
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,14 @@ class IngestQueue:
     huey: Huey
     task: TaskWrapper
 
-    def enqueue(self, file_id: str, version: int) -> None:
-        self.task(file_id, version)
+    def enqueue(self, files: Sequence[tuple[str, int]], *, delay: float | None = None) -> None:
+        """Queue files as messages of up to MESSAGE_FILES (file_id, version) pairs."""
+        for start in range(0, len(files), MESSAGE_FILES):
+            batch = [list(pair) for pair in files[start : start + MESSAGE_FILES]]
+            if delay:
+                self.task.schedule(args=(batch,), delay=delay)
+            else:
+                self.task(batch)
 
 
 _queues: dict[tuple[str, str], IngestQueue] = {}
@@ -116,10 +122,8 @@ def stop_consumer(consumer: Any) -> None:
 
 def requeue_unfinished(context: WorkerContext, *, single_process: bool) -> int:
     """Start-up recovery. A single process (embedded default) owns every lease it finds."""
-    queue = build_queue(context.settings)
     files = recoverable_files(context.engine, include_leased=single_process)
-    for file_id, version in files:
-        queue.enqueue(file_id, version)
+    build_queue(context.settings).enqueue(files)
     if files:
         logger.info("re-queued %d unfinished file(s)", len(files))
     return len(files)

@@ -46,16 +46,19 @@ def reindex_stale(settings: Settings) -> int:
                         chunks_done=0,
                         chunks_total=None,
                         lease_expires_at=None,
+                        lease_token=None,
                         updated_at=utcnow(),
                     )
                 )
         if stale and documents.stores.vectors.count() == 0:
             documents.stores.vectors.reset()  # a new model may have another dimension
-        queue = build_queue(settings)
-        for (file_id,) in stale:
-            with engine.connect() as connection:
-                version = connection.scalar(select(ChatFile.version).where(ChatFile.id == file_id))
-            queue.enqueue(str(file_id), int(version or 1))
+        with engine.connect() as connection:
+            versions = connection.execute(
+                select(ChatFile.id, ChatFile.version).where(
+                    ChatFile.id.in_([file_id for (file_id,) in stale])
+                )
+            ).all()
+        build_queue(settings).enqueue([(str(row.id), int(row.version)) for row in versions])
         documents.stores.keywords.close()
         logger.info("%d file(s) queued for re-embedding with %s", len(stale), model)
         return len(stale)

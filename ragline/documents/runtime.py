@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 
 from ragline.config import Settings
 from ragline.db.engine import sqlite_pragmas
-from ragline.documents.jobs import WorkerContext
+from ragline.documents.jobs import WorkerContext, finish_works
 from ragline.documents.queue import IngestQueue, build_queue
 from ragline.documents.storage import LocalFileStorage
 from ragline.rag.embeddings.lazy import LazyEmbedder
@@ -33,12 +33,14 @@ class Documents:
     limits: IngestLimits
     consumer: Any = field(default=None)
 
-    async def enqueue(self, file_id: str, version: int) -> None:
-        """Best effort: the row is committed first, so a lost message is recovered later."""
+    async def enqueue(self, files: list[tuple[str, int]]) -> None:
+        """Best effort: the rows are committed first, so a lost message is recovered later."""
+        if not files:
+            return
         try:
-            await asyncio.to_thread(self.queue.enqueue, file_id, version)
+            await asyncio.to_thread(self.queue.enqueue, files)
         except Exception:  # the reaper re-sends unfinished files
-            logger.exception("could not enqueue file %s; it will be re-queued", file_id)
+            logger.exception("could not enqueue %d file(s); they will be re-queued", len(files))
 
 
 def sync_engine(settings: Settings) -> Engine:
@@ -64,15 +66,18 @@ def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
     embedder = LazyEmbedder(lambda: build_embedder(settings))
 
     def retry(file_id: str, version: int, delay: float) -> None:
-        documents.queue.task.schedule(args=(file_id, version), delay=delay)
+        documents.queue.enqueue([(file_id, version)], delay=delay)
 
-    return WorkerContext(
+    sink = IngestSink(embedder, documents.stores, max_batch=settings.embed_batch_size)
+    context = WorkerContext(
         settings=settings,
         engine=sync_engine(settings),
         storage=documents.storage,
         stores=documents.stores,
         embedder=embedder,
         limits=documents.limits,
-        sink=IngestSink(embedder, documents.stores, max_batch=settings.embed_batch_size),
+        sink=sink,
         retry=retry,
     )
+    sink.finisher = lambda works: finish_works(context, works)
+    return context

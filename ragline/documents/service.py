@@ -28,7 +28,7 @@ from ragline.errors import FileNotFound, PayloadTooLarge, Unprocessable
 from ragline.kit.pagination import Page, PageParams
 from ragline.models import ChatFile, FileKind, FileStatus, User
 from ragline.models.base import utcnow
-from ragline.rag.ingest.errors import IngestError
+from ragline.rag.ingest.errors import IngestError, UnsafeFile
 from ragline.rag.ingest.guards import check_file
 from ragline.rag.ingest.sniff import DetectedType, detect_type
 from ragline.rag.ingest.store import remove_chat, remove_file
@@ -82,6 +82,20 @@ def _store_and_check(
     return stored, detected
 
 
+def _store_and_check_all(
+    documents: Documents, uploads: Sequence[tuple[UploadFile, str]]
+) -> list[tuple[StoredFile, DetectedType] | IngestError]:
+    out: list[tuple[StoredFile, DetectedType] | IngestError] = []
+    for upload, name in uploads:
+        try:
+            out.append(_store_and_check(documents, upload, name))
+        except FileTooLarge as exc:  # grew since it was hashed
+            out.append(UnsafeFile(f"The file is larger than {exc.limit} bytes."))
+        except IngestError as exc:
+            out.append(exc)
+    return out
+
+
 def _hash_all(
     uploads: Sequence[UploadFile], max_bytes: int
 ) -> list[tuple[str, int] | FileTooLarge]:
@@ -108,24 +122,31 @@ async def upload_files(
     repository = FileRepository(session, owner_id=owner.id)
     hashes = await asyncio.to_thread(_hash_all, uploads, documents.settings.upload_max_bytes)
     known = await repository.by_shas(chat_id, [h[0] for h in hashes if isinstance(h, tuple)])
-    results: list[UploadResult] = []
-    to_queue: list[ChatFile] = []
+    results: list[UploadResult | None] = []
+    fresh: list[tuple[int, UploadFile, str]] = []  # (position, upload, name) to store
     for upload, hashed in zip(uploads, hashes, strict=True):
         name = display_name(upload.filename)
+        existing = known.get(hashed[0]) if isinstance(hashed, tuple) else None
         if isinstance(hashed, FileTooLarge):
             results.append(_rejected(name, f"The file is larger than {hashed.limit} bytes."))
-            continue
-        existing = known.get(hashed[0])
-        if existing is not None and existing.status is not FileStatus.FAILED:
+        elif existing is not None and existing.status is not FileStatus.FAILED:
             results.append(_duplicate(name, existing.id))
+        else:
+            fresh.append((len(results), upload, name))
+            results.append(None)
+    checked = await asyncio.to_thread(
+        _store_and_check_all, documents, [(upload, name) for _, upload, name in fresh]
+    )
+    to_queue: list[ChatFile] = []
+    for (position, _, name), outcome in zip(fresh, checked, strict=True):
+        if isinstance(outcome, IngestError):
+            results[position] = _rejected(name, outcome.reason)
             continue
-        try:
-            stored, detected = await asyncio.to_thread(_store_and_check, documents, upload, name)
-        except FileTooLarge as exc:
-            results.append(_rejected(name, f"The file is larger than {exc.limit} bytes."))
-            continue
-        except IngestError as exc:
-            results.append(_rejected(name, exc.reason))
+        stored, detected = outcome
+        existing = known.get(stored.sha256)
+        if existing is not None and existing.status is not FileStatus.FAILED:
+            documents.storage.delete(stored.key)  # the same bytes twice in this request
+            results[position] = _duplicate(name, existing.id)
             continue
         if existing is not None:  # the same bytes failed before: try them again
             old_key = existing.storage_key
@@ -147,18 +168,17 @@ async def upload_files(
         try:
             async with session.begin_nested():
                 session.add(file)
-        except IntegrityError:  # the same bytes twice in this request, or concurrently
+        except IntegrityError:  # the same bytes uploaded concurrently by another request
             documents.storage.delete(stored.key)
             twin = await repository.by_sha(chat_id, stored.sha256)
-            results.append(_duplicate(name, twin.id if twin else None))
+            results[position] = _duplicate(name, twin.id if twin else None)
             continue
         known[stored.sha256] = file
         to_queue.append(file)
-        results.append(UploadResult(name=name, status="accepted", file_id=file.id))
+        results[position] = UploadResult(name=name, status="accepted", file_id=file.id)
     await session.commit()  # the documented exception: rows exist before their jobs
-    for file in to_queue:
-        await documents.enqueue(str(file.id), file.version)
-    return results
+    await documents.enqueue([(str(file.id), file.version) for file in to_queue])
+    return [result for result in results if result is not None]
 
 
 def _rejected(name: str, reason: str) -> UploadResult:
@@ -198,8 +218,7 @@ def _reset_for_new_version(
     file.error = None
     file.chunks_done = 0
     file.chunks_total = None
-    file.lease_expires_at = None
-    file.updated_at = utcnow()
+    file.updated_at = utcnow()  # a running job keeps its lease until it notices (jobs.py)
 
 
 async def _owned_file(
@@ -257,7 +276,7 @@ async def replace_file(
     _reset_for_new_version(file, name=name, stored=stored, detected=detected)
     await session.commit()  # as for uploads: the new version exists before its job
     documents.storage.delete(old_key)
-    await documents.enqueue(str(file.id), file.version)
+    await documents.enqueue([(str(file.id), file.version)])
     return to_read(file), True
 
 

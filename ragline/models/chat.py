@@ -85,6 +85,8 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     # A worker holds the job until this time and extends it while it makes progress;
     # past it, the job is someone else's to take (a dead worker loses its lease).
     lease_expires_at: Mapped[datetime | None] = mapped_column()
+    # Which job holds the lease: only that job may write status, progress or the result.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
     indexed_at: Mapped[datetime | None] = mapped_column()
 
 

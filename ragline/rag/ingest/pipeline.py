@@ -52,9 +52,16 @@ def plan_changes(nodes: Sequence[TextNode], *, stored: set[str]) -> ChangePlan:
 
 
 def prepare_file(
-    job: FileJob, *, tokenizer: Tokenizer, stores: Stores, limits: IngestLimits, chunk_size: int
+    job: FileJob,
+    *,
+    tokenizer: Tokenizer,
+    stores: Stores,
+    limits: IngestLimits,
+    chunk_size: int,
+    fresh: bool = False,
 ) -> ChangePlan:
-    """Parse, chunk and diff one file against what the stores already hold for it."""
+    """Parse, chunk and diff one file against what the stores already hold for it
+    (``fresh``: the caller knows nothing was ever stored for this file)."""
     detected = detect_type(job.path, job.file_name, limits=limits)
     check_file(job.path, detected, limits)
     documents = parse(job.path, detected, limits=limits)
@@ -64,7 +71,8 @@ def prepare_file(
         )
     nodes = chunk_documents(documents, tokenizer=tokenizer, chunk_size=chunk_size)
     nodes = assign_chunk_ids(nodes, file_id=job.file_id)
-    return plan_changes(nodes, stored=stored_ids(stores, file_id=job.file_id))
+    stored = set() if fresh else stored_ids(stores, file_id=job.file_id)
+    return plan_changes(nodes, stored=stored)
 
 
 def sweep_keyword_leftovers(plan: ChangePlan, *, stores: Stores, file_id: str) -> None:

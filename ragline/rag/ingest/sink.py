@@ -42,6 +42,7 @@ class FileWork:
     on_error: Callable[[BaseException], None]
     kept: Sequence[TextNode] = ()  # unchanged chunks whose metadata may have moved
     stale: Sequence[str] = ()  # ids to delete once the new chunks are stored
+    payload: object = None  # the caller's own data, for ``finisher``
     stored: int = 0
     finished: bool = field(default=False)
 
@@ -63,8 +64,12 @@ class IngestSink:
         max_wait_s: float = 0.05,
         max_pending_chunks: int = 4096,
         progress_interval_s: float = 0.5,
+        finisher: Callable[[list[FileWork]], None] | None = None,
     ) -> None:
+        """``finisher``, when given, receives all works completed in one write cycle at
+        once (instead of their ``on_done``), so their bookkeeping can share a transaction."""
         self.embedder = embedder
+        self.finisher = finisher
         self.stores = stores
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -171,6 +176,7 @@ class IngestSink:
 
     def _report(self, slices: list[_Slice]) -> None:
         now = time.monotonic()
+        completed: list[FileWork] = []
         for piece in slices:
             work = piece.work
             if work.finished:
@@ -180,7 +186,10 @@ class IngestSink:
                 if piece.last:
                     work.finished = True
                     self._last_progress.pop(id(work), None)
-                    work.on_done()
+                    if self.finisher is None:
+                        work.on_done()
+                    else:
+                        completed.append(work)
                 elif now - self._last_progress.get(id(work), 0.0) >= self.progress_interval_s:
                     self._last_progress[id(work)] = now
                     work.on_progress(work.stored)
@@ -188,6 +197,12 @@ class IngestSink:
                 work.finished = True
                 self._last_progress.pop(id(work), None)
                 work.on_error(exc)
+        if completed and self.finisher is not None:
+            try:
+                self.finisher(completed)
+            except BaseException as exc:
+                for work in completed:
+                    work.on_error(exc)
 
     def _fail(self, slices: list[_Slice], exc: BaseException) -> None:
         for work in {id(s.work): s.work for s in slices}.values():
