@@ -134,8 +134,13 @@ def run_ragline(paths: list[Path], work: Path) -> dict[str, float]:
 
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(replace, edited))
+        replaced = time.perf_counter() - started
         wait_indexed(base, chat["id"], len(paths))
         ten_percent = time.perf_counter() - started
+        print(
+            f"(edited: PUT requests done after {replaced:.2f} s, "
+            f"all indexed after {ten_percent:.2f} s)"
+        )
     chunks = ragline_chunks(data)
     return {
         "seconds": first,

@@ -74,8 +74,16 @@ class LocalEmbedder:
         config.update(compile_options or {})
         compiled = ov.Core().compile_model(artefact_dir / "model.xml", "CPU", config)
         self._idle: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
+        # Run each request once, here, on one thread: the first call into OpenVINO's Python
+        # data dispatcher initialises C++ function-local statics that need the GIL, and two
+        # threads doing that at once deadlock (one holds the static's guard and waits for the
+        # GIL, the other holds the GIL and waits for the guard) — seen under load.
+        warm_up = pad_batch(self._truncating.encode_batch(["warm up"]))
         for _ in range(streams):
-            self._idle.put(compiled.create_infer_request())
+            request = compiled.create_infer_request()
+            request.infer(warm_up)
+            request.get_output_tensor(0).data.copy()
+            self._idle.put(request)
         self._pool = ThreadPoolExecutor(max_workers=streams, thread_name_prefix="local-embed")
         self._closed = threading.Event()
 
