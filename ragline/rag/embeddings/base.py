@@ -38,3 +38,30 @@ class Embedder(Protocol):
 
 
 Tokenizer = Callable[[str], list[int]]
+
+
+class ForwardingEmbedder:
+    """Base for embedders that wrap another (cache, lazy loading): everything but ``embed``
+    is the inner embedder's."""
+
+    @property
+    def inner(self) -> Embedder:
+        raise NotImplementedError
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return self.inner.max_tokens
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.inner.tokenize(text)
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.inner.embed(texts)

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 from redis import Redis
 
-from ragline.rag.embeddings.base import Embedder
+from ragline.rag.embeddings.base import Embedder, ForwardingEmbedder
 
 
 def cache_key(model: str, text: str) -> str:
@@ -68,27 +68,16 @@ class RedisCache:
             pipe.execute()
 
 
-class CachedEmbedder:
+class CachedEmbedder(ForwardingEmbedder):
     """An ``Embedder`` that asks the cache first and embeds only the misses."""
 
     def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
-        self.inner = inner
+        self._inner = inner
         self.cache = cache
 
     @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.inner.tokenize(text)
+    def inner(self) -> Embedder:
+        return self._inner
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         keys = [cache_key(self.model_name, text) for text in texts]

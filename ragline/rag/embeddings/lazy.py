@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from ragline.rag.embeddings.base import Embedder
+from ragline.rag.embeddings.base import Embedder, ForwardingEmbedder
 
 
-class LazyEmbedder:
+class LazyEmbedder(ForwardingEmbedder):
     def __init__(self, build: Callable[[], Embedder]) -> None:
         self._build = build
         self._inner: Embedder | None = None
@@ -26,21 +26,3 @@ class LazyEmbedder:
     @property
     def loaded(self) -> bool:
         return self._inner is not None
-
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    @property
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property
-    def max_tokens(self) -> int:
-        return self.inner.max_tokens
-
-    def tokenize(self, text: str) -> list[int]:
-        return self.inner.tokenize(text)
-
-    def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return self.inner.embed(texts)
