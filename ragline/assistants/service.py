@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -120,6 +121,7 @@ async def delete_chat(
 ) -> None:
     """Stores first (vectors, keyword rows), then rows; stored bytes once rows are gone."""
     from ragline.documents.service import purge_chat
+    from ragline.rag.ingest.store import remove_chat
 
     chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
     storage_keys = await purge_chat(
@@ -129,6 +131,7 @@ async def delete_chat(
     await session.commit()
     for key in storage_keys:
         documents.storage.delete(key)
+    await asyncio.to_thread(remove_chat, documents.stores, chat_id=str(chat_id))
 
 
 async def read_avatar(*, session: AsyncSession, owner: User, chat_id: uuid.UUID) -> Avatar:

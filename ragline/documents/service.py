@@ -288,21 +288,32 @@ async def delete_file(
     file_id: uuid.UUID,
     documents: Documents,
 ) -> None:
-    """Vectors and keyword rows first (a failure leaves the file listed, to retry), then
-    the stored bytes and the row. A job still running notices and cleans up after itself."""
+    """Another documented exception to "the request owns the transaction": the version is
+    bumped and committed first, so a job still running for the file can no longer finish
+    it (jobs.py: every job write requires its version); then the vectors and keyword rows
+    go (a failure here leaves the file listed, to delete again), then the bytes and the row;
+    then the stores are swept once more for anything such a job wrote meanwhile (the job,
+    once it notices, also cleans up after a file that no longer exists)."""
     file = await _owned_file(session, owner, chat_id, file_id)
-    await asyncio.to_thread(remove_file, documents.stores, file_id=str(file.id))
+    file.version += 1
+    await session.commit()
+    await asyncio.to_thread(remove_file, documents.stores, file_id=str(file_id))
     documents.storage.delete(file.storage_key)
     await session.delete(file)
-    await session.flush()
+    await session.commit()
+    await asyncio.to_thread(remove_file, documents.stores, file_id=str(file_id))
 
 
 async def purge_chat(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID, documents: Documents
 ) -> list[str]:
-    """Remove a chat's vectors and keyword rows; return its files' storage keys, to delete
-    once the chat's rows are gone."""
+    """Make running jobs of the chat's files obsolete (committed), remove the chat's vectors
+    and keyword rows, and return its files' storage keys, to delete once its rows are gone.
+    The caller sweeps the stores again after deleting the rows (see ``delete_file``)."""
     files = await FileRepository(session, owner_id=owner.id).all_in_chat(chat_id)
+    for file in files:
+        file.version += 1
+    await session.commit()
     await asyncio.to_thread(remove_chat, documents.stores, chat_id=str(chat_id))
     return [file.storage_key for file in files]
 
