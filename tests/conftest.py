@@ -16,14 +16,12 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ragline.config import Settings
 from ragline.db.engine import build_engine
 from ragline.db.migrate import upgrade
-from ragline.main import create_app
 from ragline.models import Base
 
 PG_ADMIN_DSN = os.environ.get(
@@ -104,11 +102,10 @@ async def db(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def client(settings: Settings, db: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            yield client
+    from tests.helpers import running_app
+
+    async with running_app(settings) as (client, _):
+        yield client
 
 
 async def row_counts(engine: AsyncEngine) -> dict[str, int]:
@@ -158,8 +155,7 @@ async def app_client(
     doc_settings: Settings, db: AsyncEngine
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
     """The API with its real lifespan (ingestion worker threads included) and its state."""
-    app = create_app(doc_settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 40001))
-        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            yield client, app.state.ragline
+    from tests.helpers import running_app
+
+    async with running_app(doc_settings) as client_and_state:
+        yield client_and_state

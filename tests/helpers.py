@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from PIL import Image
+
+from ragline.config import Settings
+from ragline.lifespan import AppState
+from ragline.main import create_app
 
 
 def as_user(name: str) -> dict[str, str]:
@@ -36,3 +44,22 @@ def multipart_chat(
     else:
         kwargs["files"] = {"unused": ("", b"", "application/octet-stream")}
     return kwargs
+
+
+@asynccontextmanager
+async def running_app(
+    settings: Settings,
+    *,
+    app: FastAPI | None = None,
+    client_host: str = "127.0.0.1",
+    raise_app_exceptions: bool = True,
+) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
+    """The API in-process with its real lifespan (ingestion workers included), a client
+    speaking to it over ASGI from ``client_host``, and its state (stores, settings...)."""
+    app = app or create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(
+            app=manager.app, client=(client_host, 40000), raise_app_exceptions=raise_app_exceptions
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            yield client, app.state.ragline

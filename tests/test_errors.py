@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from ragline.config import Settings
 from ragline.main import create_app
+from tests.helpers import running_app
 
 
 async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
@@ -25,12 +25,8 @@ async def test_unhandled_error_is_opaque(settings: Settings) -> None:
     async def boom() -> None:
         raise RuntimeError("secret internals /etc/passwd")
 
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(
-            app=manager.app, client=("127.0.0.1", 1), raise_app_exceptions=False
-        )
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/boom")
+    async with running_app(settings, app=app, raise_app_exceptions=False) as (client, _state):
+        response = await client.get("/boom")
     assert response.status_code == 500
     assert response.json() == {
         "error": "InternalServerError",
@@ -40,10 +36,7 @@ async def test_unhandled_error_is_opaque(settings: Settings) -> None:
 
 
 async def test_dev_identity_refuses_remote_clients(settings: Settings) -> None:
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("203.0.113.9", 5555))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/chats")
+    async with running_app(settings, client_host="203.0.113.9") as (client, _state):
+        response = await client.get("/chats")
     assert response.status_code == 401
     assert response.json()["error"] == "Unauthorized"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.documents.helpers import upload, wait_final
-from tests.helpers import as_user, create_chat
+from tests.helpers import as_user, create_chat, running_app
 from tests.rag.ingest import builders
 
 ALICE = as_user("alice")
@@ -101,40 +101,34 @@ async def test_all_rejected_answers_422(app_client: tuple[httpx.AsyncClient, Any
 
 
 async def test_oversize_and_malformed_requests(doc_settings: Any, db: Any) -> None:
-    from asgi_lifespan import LifespanManager
-
-    from ragline.main import create_app
 
     small = doc_settings.model_copy(update={"upload_max_bytes": 10_000, "upload_max_files": 3})
-    app = create_app(small)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            chat = await create_chat(client, "alice", title="limits")
-            big = await upload(
-                client, chat["id"], [("big.txt", b"x " * 6_000), ("ok.txt", b"fine text")]
-            )
-            assert big.status_code == 202
-            results = big.json()["files"]
-            assert results[0]["status"] == "rejected" and "larger than" in results[0]["reason"]
-            assert results[1]["status"] == "accepted"
+    async with running_app(small) as (client, _state):
+        chat = await create_chat(client, "alice", title="limits")
+        big = await upload(
+            client, chat["id"], [("big.txt", b"x " * 6_000), ("ok.txt", b"fine text")]
+        )
+        assert big.status_code == 202
+        results = big.json()["files"]
+        assert results[0]["status"] == "rejected" and "larger than" in results[0]["reason"]
+        assert results[1]["status"] == "accepted"
 
-            huge = await upload(client, chat["id"], [("huge.txt", b"y" * 3_200_000)])
-            assert huge.status_code == 413 and huge.json()["error"] == "PayloadTooLarge"
+        huge = await upload(client, chat["id"], [("huge.txt", b"y" * 3_200_000)])
+        assert huge.status_code == 413 and huge.json()["error"] == "PayloadTooLarge"
 
-            many = await upload(client, chat["id"], [(f"{i}.txt", b"text") for i in range(4)])
-            assert many.status_code == 400, many.text
-            assert "files" in many.json()["detail"].lower()
+        many = await upload(client, chat["id"], [(f"{i}.txt", b"text") for i in range(4)])
+        assert many.status_code == 400, many.text
+        assert "files" in many.json()["detail"].lower()
 
-            not_multipart = await client.post(
-                f"/chats/{chat['id']}/upload", json={"file": "x"}, headers=ALICE
-            )
-            assert not_multipart.status_code == 400
-            no_files = await client.post(
-                f"/chats/{chat['id']}/upload",
-                data={"note": "hi"},
-                files={"x": ("", b"")},
-                headers=ALICE,
-            )
-            assert no_files.status_code in (400, 422)
-            assert (await client.get("/healthz")).status_code == 200
+        not_multipart = await client.post(
+            f"/chats/{chat['id']}/upload", json={"file": "x"}, headers=ALICE
+        )
+        assert not_multipart.status_code == 400
+        no_files = await client.post(
+            f"/chats/{chat['id']}/upload",
+            data={"note": "hi"},
+            files={"x": ("", b"")},
+            headers=ALICE,
+        )
+        assert no_files.status_code in (400, 422)
+        assert (await client.get("/healthz")).status_code == 200

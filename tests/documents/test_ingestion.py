@@ -11,7 +11,7 @@ import pytest
 
 from ragline.rag.ingest.store import counts
 from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
-from tests.helpers import as_user, create_chat
+from tests.helpers import as_user, create_chat, running_app
 from tests.rag.ingest import builders
 
 ALICE = as_user("alice")
@@ -212,10 +212,8 @@ async def test_failed_provider_is_retried_then_failed(
     doc_settings: Any, db: Any, tmp_path: Any
 ) -> None:
     """Embeddings from a server that is down: attempts with backoff, then `failed`."""
-    from asgi_lifespan import LifespanManager
 
     from ragline.config import Provider
-    from ragline.main import create_app
     from tests.services import free_port
 
     down = doc_settings.model_copy(
@@ -226,15 +224,12 @@ async def test_failed_provider_is_retried_then_failed(
             "ingest_max_attempts": 3,
         }
     )
-    app = create_app(down)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            chat = await create_chat(client, "alice", title="down")
-            [file_id] = accepted_ids(
-                await upload(client, chat["id"], [("a.txt", b"Some text to embed.")])
-            )
-            body = await wait_final(client, chat["id"], file_id, limit_s=60)
+    async with running_app(down) as (client, _state):
+        chat = await create_chat(client, "alice", title="down")
+        [file_id] = accepted_ids(
+            await upload(client, chat["id"], [("a.txt", b"Some text to embed.")])
+        )
+        body = await wait_final(client, chat["id"], file_id, limit_s=60)
     assert body["status"] == "failed"
     assert "gave up after 3 attempts" in body["error"]
     assert "unreachable" in body["error"]

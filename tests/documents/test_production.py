@@ -12,9 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ragline.config import QueueBackend, Settings
@@ -22,12 +20,11 @@ from ragline.db.engine import build_engine
 from ragline.db.migrate import upgrade
 from ragline.documents.queue import build_queue
 from ragline.documents.reindex import reindex_stale
-from ragline.main import create_app
 from ragline.models import Base
 from tests.conftest import REDIS_HOST, REDIS_PORT, ThrowawayPostgres
 from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
 from tests.fake_providers import embedding_server
-from tests.helpers import create_chat
+from tests.helpers import create_chat, running_app
 from tests.services import RAGLINE
 
 
@@ -95,22 +92,15 @@ async def test_worker_processes_take_jobs_from_redis(
 ) -> None:
     engine = build_engine(production.sqlalchemy_url)
     try:
-        app = create_app(production)
-        async with LifespanManager(app) as manager:
-            assert app.state.ragline.documents.consumer is None  # no in-process worker
-            transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                chat = await create_chat(client, "alice", title="production")
-                ids = []
-                for i in range(6):  # one upload request, hence one queue message, each
-                    content = long_text(8, marker=f"doc{i}").encode()
-                    ids += accepted_ids(
-                        await upload(client, chat["id"], [(f"doc{i}.txt", content)])
-                    )
-                bodies = [
-                    await wait_final(client, chat["id"], file_id, limit_s=120) for file_id in ids
-                ]
-            vectors = app.state.ragline.documents.stores.vectors
+        async with running_app(production) as (client, state):
+            assert state.documents.consumer is None  # no in-process worker
+            chat = await create_chat(client, "alice", title="production")
+            ids = []
+            for i in range(6):  # one upload request, hence one queue message, each
+                content = long_text(8, marker=f"doc{i}").encode()
+                ids += accepted_ids(await upload(client, chat["id"], [(f"doc{i}.txt", content)]))
+            bodies = [await wait_final(client, chat["id"], file_id, limit_s=120) for file_id in ids]
+            vectors = state.documents.stores.vectors
             for body in bodies:
                 assert body["status"] == "indexed", body
                 assert vectors.count(file_id=body["id"]) == body["progress"]["total"]
@@ -131,15 +121,12 @@ async def test_reindex_after_model_change(
     settings: Settings, db: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     local = settings.model_copy(update={"chroma_collection_name": f"re-{uuid.uuid4().hex[:8]}"})
-    app = create_app(local)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            chat = await create_chat(client, "alice", title="models")
-            [file_id] = accepted_ids(
-                await upload(client, chat["id"], [("a.txt", long_text(4).encode())])
-            )
-            before = await wait_final(client, chat["id"], file_id)
+    async with running_app(local) as (client, state):
+        chat = await create_chat(client, "alice", title="models")
+        [file_id] = accepted_ids(
+            await upload(client, chat["id"], [("a.txt", long_text(4).encode())])
+        )
+        before = await wait_final(client, chat["id"], file_id)
     assert (before["embedding_model"], before["embedding_dimension"]) == ("all-MiniLM-L6-v2", 384)
 
     with embedding_server(dimension=64) as server:
@@ -151,17 +138,14 @@ async def test_reindex_after_model_change(
             }
         )
         caplog.set_level(logging.WARNING)
-        async with LifespanManager(create_app(other)):
+        async with running_app(other):
             pass
         assert "run `ragline reindex`" in caplog.text
         assert await asyncio.to_thread(reindex_stale, other) == 1
 
-        app = create_app(other)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                after = await wait_final(client, chat["id"], file_id)
-            vectors = app.state.ragline.documents.stores.vectors
+        async with running_app(other) as (client, state):
+            after = await wait_final(client, chat["id"], file_id)
+            vectors = state.documents.stores.vectors
             stored = vectors.collection.get(where={"file_id": file_id}, include=["embeddings"])
     assert after["status"] == "indexed"
     assert (after["embedding_model"], after["embedding_dimension"]) == ("fake-embed-64", 64)

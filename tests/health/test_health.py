@@ -4,10 +4,9 @@ import re
 import socket
 
 import httpx
-from asgi_lifespan import LifespanManager
 
 from ragline.config import Settings
-from ragline.main import create_app
+from tests.helpers import running_app
 
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
@@ -28,12 +27,9 @@ def _closed_port() -> int:
 
 async def test_readyz_reports_redis_down(settings: Settings) -> None:
     down = settings.model_copy(update={"redis_port": _closed_port()})
-    app = create_app(down)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            ready = await client.get("/readyz")
-            assert (await client.get("/healthz")).status_code == 200
+    async with running_app(down) as (client, _state):
+        ready = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "unavailable"
