@@ -102,6 +102,8 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     documents: Documents | None = None
     try:
         documents = await asyncio.to_thread(open_documents, settings)
+        if lock is not None:  # the only process on these files: partial uploads are dead
+            documents.storage.clear_incoming()
         if settings.embedded_worker:
             context = worker_context(settings, documents)
             await asyncio.to_thread(requeue_unfinished, context, single_process=lock is not None)

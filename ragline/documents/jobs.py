@@ -256,17 +256,15 @@ def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
         elif isinstance(exc, Exception):
             _retry_or_fail(context, claimed, exc)
 
-    work = FileWork(
+    return FileWork(
         key=claimed.job.file_id,
         new=plan.new,
         kept=plan.kept,
         stale=plan.stale,
         on_progress=on_progress,
-        on_done=lambda: finish_works(context, [work]),
         on_error=on_error,
         payload=(claimed, plan),
     )
-    return work
 
 
 def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:

@@ -68,7 +68,12 @@ def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
     def retry(file_id: str, version: int, delay: float) -> None:
         documents.queue.enqueue([(file_id, version)], delay=delay)
 
-    sink = IngestSink(embedder, documents.stores, max_batch=settings.embed_batch_size)
+    sink = IngestSink(
+        embedder,
+        documents.stores,
+        finisher=lambda works: finish_works(context, works),
+        max_batch=settings.embed_batch_size,
+    )
     context = WorkerContext(
         settings=settings,
         engine=sync_engine(settings),
@@ -79,5 +84,4 @@ def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
         sink=sink,
         retry=retry,
     )
-    sink.finisher = lambda works: finish_works(context, works)
     return context

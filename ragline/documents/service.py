@@ -90,7 +90,7 @@ def _store_and_check_all(
         try:
             out.append(_store_and_check(documents, upload, name))
         except FileTooLarge as exc:  # grew since it was hashed
-            out.append(UnsafeFile(f"The file is larger than {exc.limit} bytes."))
+            out.append(UnsafeFile(exc.reason))
         except IngestError as exc:
             out.append(exc)
     return out
@@ -128,7 +128,7 @@ async def upload_files(
         name = display_name(upload.filename)
         existing = known.get(hashed[0]) if isinstance(hashed, tuple) else None
         if isinstance(hashed, FileTooLarge):
-            results.append(_rejected(name, f"The file is larger than {hashed.limit} bytes."))
+            results.append(_rejected(name, hashed.reason))
         elif existing is not None and existing.status is not FileStatus.FAILED:
             results.append(_duplicate(name, existing.id))
         else:
@@ -262,7 +262,7 @@ async def replace_file(
     try:
         stored, detected = await asyncio.to_thread(_store_and_check, documents, upload, name)
     except FileTooLarge as exc:
-        raise PayloadTooLarge(f"The file is larger than {exc.limit} bytes.") from exc
+        raise PayloadTooLarge(exc.reason) from exc
     except IngestError as exc:
         raise Unprocessable(exc.reason) from exc
     if stored.sha256 == file.sha256:

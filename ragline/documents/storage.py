@@ -3,7 +3,7 @@
 Keys are chosen by the server (random hex), never derived from the client's filename, so
 no upload can name a path. For workers on other machines, point ``RAGLINE_DATA_DIR`` (or
 at least its ``files/`` directory) at a shared mount; an object store would implement the
-same four methods.
+same three methods.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ COPY_CHUNK = 1024 * 1024
 
 class FileTooLarge(Exception):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"file is larger than {limit} bytes")
+        self.reason = f"The file is larger than {limit} bytes."
+        super().__init__(self.reason)
         self.limit = limit
 
 
@@ -45,8 +46,6 @@ class FileStorage(Protocol):
     def delete(self, key: str) -> None:
         """Remove the file; a missing file is not an error."""
         ...
-
-    def exists(self, key: str) -> bool: ...
 
 
 def hash_stream(source: BinaryIO, *, max_bytes: int) -> tuple[str, int]:
@@ -98,9 +97,6 @@ class LocalFileStorage:
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
-
-    def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
 
     def clear_incoming(self) -> None:
         """Remove partial uploads left by a crash (called at start-up)."""

@@ -22,7 +22,3 @@ class LazyEmbedder(ForwardingEmbedder):
                 if self._inner is None:
                     self._inner = self._build()
         return self._inner
-
-    @property
-    def loaded(self) -> bool:
-        return self._inner is not None

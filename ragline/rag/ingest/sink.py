@@ -38,11 +38,10 @@ class FileWork:
     key: str
     new: Sequence[TextNode]
     on_progress: Callable[[int], None]  # new chunks of this work stored so far
-    on_done: Callable[[], None]
     on_error: Callable[[BaseException], None]
     kept: Sequence[TextNode] = ()  # unchanged chunks whose metadata may have moved
     stale: Sequence[str] = ()  # ids to delete once the new chunks are stored
-    payload: object = None  # the caller's own data, for ``finisher``
+    payload: object = None  # the caller's own data, for the sink's ``finisher``
     stored: int = 0
     finished: bool = field(default=False)
 
@@ -60,14 +59,14 @@ class IngestSink:
         embedder: Embedder,
         stores: Stores,
         *,
+        finisher: Callable[[list[FileWork]], None],
         max_batch: int = 256,
         max_wait_s: float = 0.05,
         max_pending_chunks: int = 4096,
         progress_interval_s: float = 0.5,
-        finisher: Callable[[list[FileWork]], None] | None = None,
     ) -> None:
-        """``finisher``, when given, receives all works completed in one write cycle at
-        once (instead of their ``on_done``), so their bookkeeping can share a transaction."""
+        """``finisher`` receives the works completed in a write cycle, all at once, so their
+        bookkeeping can share a transaction."""
         self.embedder = embedder
         self.finisher = finisher
         self.stores = stores
@@ -186,10 +185,7 @@ class IngestSink:
                 if piece.last:
                     work.finished = True
                     self._last_progress.pop(id(work), None)
-                    if self.finisher is None:
-                        work.on_done()
-                    else:
-                        completed.append(work)
+                    completed.append(work)
                 elif now - self._last_progress.get(id(work), 0.0) >= self.progress_interval_s:
                     self._last_progress[id(work)] = now
                     work.on_progress(work.stored)
@@ -197,7 +193,7 @@ class IngestSink:
                 work.finished = True
                 self._last_progress.pop(id(work), None)
                 work.on_error(exc)
-        if completed and self.finisher is not None:
+        if completed:
             try:
                 self.finisher(completed)
             except BaseException as exc:
