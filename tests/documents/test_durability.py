@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from ragline.config import Settings
+from ragline.rag.ingest.store import get_chunks
 from ragline.rag.providers import build_stores
 from tests.documents.helpers import long_text
 from tests.services import RAGLINE, embedded_env, free_port, ragline_server
@@ -34,7 +35,7 @@ def _stored_chunks(data_dir: Path, file_id: str) -> list[dict[str, object]]:
     try:
         ids = sorted(stores.vectors.ids(file_id=file_id))
         assert stores.keywords.count(file_id=file_id) == len(ids)
-        return [chunk["metadata"] for chunk in stores.vectors.get(ids).values()]
+        return [chunk["metadata"] for chunk in get_chunks(stores, ids).values()]
     finally:
         stores.keywords.close()
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ragline.rag.ingest.store import counts
+from ragline.rag.ingest.store import counts, get_chunks
 from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
 from tests.helpers import as_user, create_chat, running_app
 from tests.rag.ingest import builders
@@ -69,7 +69,7 @@ async def test_every_format_is_indexed_with_metadata_then_deleted(
         chunk_ids = stores.vectors.ids(file_id=file_id)
         assert len(chunk_ids) == body["progress"]["total"]
         assert stores.keywords.count(file_id=file_id) == len(chunk_ids)
-        chunks = stores.vectors.get(sorted(chunk_ids))
+        chunks = get_chunks(stores, sorted(chunk_ids))
         for chunk in chunks.values():
             meta = chunk["metadata"]
             assert meta["file_id"] == file_id and meta["chat_id"] == chat["id"]
@@ -82,12 +82,12 @@ async def test_every_format_is_indexed_with_metadata_then_deleted(
 
     pdf_pages = {
         c["metadata"]["page"]: c["text"]
-        for c in stores.vectors.get(sorted(stores.vectors.ids(file_id=ids["paper.pdf"]))).values()
+        for c in get_chunks(stores, sorted(stores.vectors.ids(file_id=ids["paper.pdf"]))).values()
     }
     assert "beavers" in pdf_pages[2] and "otters" in pdf_pages[1]
     html_text = " ".join(
         c["text"]
-        for c in stores.vectors.get(sorted(stores.vectors.ids(file_id=ids["page.html"]))).values()
+        for c in get_chunks(stores, sorted(stores.vectors.ids(file_id=ids["page.html"]))).values()
     )
     assert "var x" not in html_text
 
@@ -147,7 +147,8 @@ async def test_replace_reembeds_only_changed_chunks(
     app_client: tuple[httpx.AsyncClient, Any],
 ) -> None:
     client, state = app_client
-    vectors = state.documents.stores.vectors
+    stores = state.documents.stores
+    vectors = stores.vectors
     chat = await create_chat(client, "alice", title="versions")
     paragraphs = long_text(60).split("\n\n")
     [file_id] = accepted_ids(
@@ -156,7 +157,7 @@ async def test_replace_reembeds_only_changed_chunks(
     first = await wait_final(client, chat["id"], file_id)
     assert first["status"] == "indexed" and first["progress"]["total"] >= 50
     before = vectors.ids(file_id=file_id)
-    texts_before = {i: c["text"] for i, c in vectors.get(sorted(before)).items()}
+    texts_before = {i: c["text"] for i, c in get_chunks(stores, sorted(before)).items()}
 
     middle = len(paragraphs) // 2
     paragraphs[middle] = "This paragraph was rewritten completely: herons, not rivers."
@@ -175,8 +176,8 @@ async def test_replace_reembeds_only_changed_chunks(
     assert len(after) == second["progress"]["total"]
     assert len(new) <= 2 and len(gone) <= 2, (len(new), len(gone))
     assert len(kept) >= len(before) - 2
-    assert any("herons, not rivers" in vectors.get([i])[i]["text"] for i in new)
-    assert all(vectors.get([i])[i]["text"] == texts_before[i] for i in kept)
+    assert any("herons, not rivers" in get_chunks(stores, [i])[i]["text"] for i in new)
+    assert all(get_chunks(stores, [i])[i]["text"] == texts_before[i] for i in kept)
     assert state.documents.stores.keywords.count(file_id=file_id) == len(after)
 
     same = await client.put(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ragline.config import Settings
-from ragline.rag.ingest.store import counts
+from ragline.rag.ingest.store import counts, get_chunks
 from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
 from tests.helpers import as_user, create_chat, running_app
 
@@ -55,7 +55,7 @@ async def test_replace_while_ingesting(doc_settings: Settings, db: Any) -> None:
         final = await wait_final(client, chat_id, file_id)
         await asyncio.sleep(1.0)  # let anything still in flight land
         stores = state.documents.stores
-        chunks = stores.vectors.get(sorted(stores.vectors.ids(file_id=file_id)))
+        chunks = get_chunks(stores, sorted(stores.vectors.ids(file_id=file_id)))
         keyword_rows = stores.keywords.count(file_id=file_id)
     assert final["status"] == "indexed" and final["version"] == 2
     assert len(chunks) == final["progress"]["total"]

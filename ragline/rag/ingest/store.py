@@ -71,7 +71,6 @@ def add_chunks(
     stores.vectors.upsert(
         ids=[node.id_ for node in nodes],
         embeddings=vectors,
-        documents=[node.get_content() for node in nodes],
         metadatas=metadatas,
     )
 
@@ -96,6 +95,13 @@ def remove_file(stores: Stores, *, file_id: str) -> None:
 def remove_chat(stores: Stores, *, chat_id: str) -> None:
     stores.keywords.delete_chat(chat_id)
     stores.vectors.delete_where(chat_id=chat_id)
+
+
+def get_chunks(stores: Stores, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Metadata (Chroma) and text (keyword index) of the stored chunks among ``ids``."""
+    metadata = stores.vectors.metadata(ids)
+    texts = stores.keywords.texts(list(metadata))
+    return {i: {"metadata": meta, "text": texts.get(i, "")} for i, meta in metadata.items()}
 
 
 def counts(stores: Stores, **where: str) -> Mapping[str, int]:

@@ -47,6 +47,10 @@ class KeywordIndex(Protocol):
         """Ids of the file's chunks (used to sweep rows left by a crashed job)."""
         ...
 
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        """The original text of these chunks (those that exist), by id."""
+        ...
+
     def search(
         self,
         query: str,

@@ -106,7 +106,9 @@ def test_agrees_with_numpy_fp32_reference(embedder: LocalEmbedder, artefact: Pat
     tokenizer = load_tokenizer(artefact / "tokenizer.json", truncate=True)
     reference = np.stack([_reference_embedding(tokenizer.encode(t).ids) for t in texts])
     cosine = np.sum(embed(embedder, texts) * reference, axis=1)
-    assert cosine.min() >= 0.99, cosine
+    # int8 quantisation: on all of SciFact the mean cosine to fp32 is 0.997, the lowest
+    # 0.980 (the calibration's outcome varies slightly between builds).
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.975, cosine
 
 
 def test_thread_safe(embedder: LocalEmbedder) -> None:

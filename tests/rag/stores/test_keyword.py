@@ -120,6 +120,7 @@ def test_delete_leaves_nothing(index: KeywordIndex, how: str) -> None:
     assert ids(index, "nebula", chat_id="c9") == []
     assert ids(index, "nebula") == ["keep"]
     assert index.count() == 1
+    assert index.texts([f"d{i}" for i in range(30)] + ["keep"]) == {"keep": "nebula kept"}
 
 
 def test_replace_same_id(index: KeywordIndex) -> None:
@@ -131,6 +132,7 @@ def test_replace_same_id(index: KeywordIndex) -> None:
     assert ids(index, "asteroids") == []
     assert ids(index, "asteroids comets", owner_id="bob") == ["x"]
     assert index.count(file_id="f2") == 1
+    assert index.texts(["x", "missing"]) == {"x": "second version about asteroids"}
 
 
 def _writer(location: str, backend: str, worker: int) -> None:

@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS {chunks} (
     owner_id text NOT NULL,
     chat_id text NOT NULL,
     file_id text NOT NULL,
-    length integer NOT NULL
+    length integer NOT NULL,
+    text text NOT NULL DEFAULT ''
 );
+ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS text text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS {chunks_scope} ON {chunks} (owner_id, chat_id) INCLUDE (length);
 CREATE INDEX IF NOT EXISTS {chunks_file} ON {chunks} (file_id);
 CREATE INDEX IF NOT EXISTS {chunks_chat} ON {chunks} (chat_id);
@@ -58,11 +60,13 @@ CREATE TABLE IF NOT EXISTS {dead} (doc bigint PRIMARY KEY);
 """
 
 _UPSERT = """
-INSERT INTO {chunks} (id, owner_id, chat_id, file_id, length)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::integer[])
+INSERT INTO {chunks} (id, owner_id, chat_id, file_id, length, text)
+SELECT * FROM unnest(
+    %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[]
+)
 ON CONFLICT (id) DO UPDATE SET
     owner_id = excluded.owner_id, chat_id = excluded.chat_id,
-    file_id = excluded.file_id, length = excluded.length
+    file_id = excluded.file_id, length = excluded.length, text = excluded.text
 RETURNING id, doc
 """
 
@@ -169,6 +173,7 @@ class PostgresKeywordIndex:
             [doc.chat_id for doc in ordered],
             [doc.file_id for doc in ordered],
             [sum(c.values()) for c in counts],
+            [doc.text for doc in ordered],
         ]
         with self._pool.connection() as db, db.transaction():
             docs_by_id = dict(db.execute(self._sql(_UPSERT), columns).fetchall())
@@ -230,6 +235,13 @@ class PostgresKeywordIndex:
         with self._pool.connection() as db:
             rows = db.execute(self._sql("SELECT id FROM {chunks} WHERE file_id = %s"), (file_id,))
             return {str(row[0]) for row in rows}
+
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        with self._pool.connection() as db:
+            rows = db.execute(
+                self._sql("SELECT id, text FROM {chunks} WHERE id = ANY(%s)"), (list(ids),)
+            )
+            return {str(doc_id): str(text) for doc_id, text in rows}
 
     def search(
         self,

@@ -13,6 +13,7 @@ for writes, a busy timeout); several machines cannot: use PostgreSQL there.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -22,11 +23,17 @@ from pathlib import Path
 from ragline.rag.stores.base import Hit, KeywordDoc
 from ragline.rag.stores.keyword.tokenize import term_counts, terms
 
-_SCHEMA = """
-CREATE VIRTUAL TABLE IF NOT EXISTS keyword_fts USING fts5(
-    body, scope, id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
+_SCHEMA = (
+    """CREATE VIRTUAL TABLE IF NOT EXISTS keyword_fts USING fts5(
+        body, scope, id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
+    )""",
+    # The chunks' original text (FTS5 holds it tokenized), for citations and prompts.
+    """CREATE TABLE IF NOT EXISTS chunk_text (
+        id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, file_id TEXT NOT NULL, text TEXT NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS chunk_text_file ON chunk_text (file_id)",
+    "CREATE INDEX IF NOT EXISTS chunk_text_chat ON chunk_text (chat_id)",
 )
-"""
 _BATCH = 500
 """Ids per ``OR`` query when deleting many ids."""
 
@@ -52,7 +59,8 @@ class SqliteKeywordIndex:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         with self._write() as db:
-            db.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                db.execute(statement)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -94,18 +102,35 @@ class SqliteKeywordIndex:
         with self._write() as db:
             self._delete_matching(db, [_token("i", doc_id) for doc_id in latest])
             db.executemany("INSERT INTO keyword_fts (body, scope, id) VALUES (?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO chunk_text (id, chat_id, file_id, text)"
+                " VALUES (?, ?, ?, ?)",
+                [(doc.id, doc.chat_id, doc.file_id, doc.text) for doc in latest.values()],
+            )
 
     def delete_ids(self, ids: Sequence[str]) -> None:
+        unique = sorted(set(ids))
         with self._write() as db:
-            self._delete_matching(db, [_token("i", doc_id) for doc_id in set(ids)])
+            self._delete_matching(db, [_token("i", doc_id) for doc_id in unique])
+            db.executemany("DELETE FROM chunk_text WHERE id = ?", [(i,) for i in unique])
 
     def delete_file(self, file_id: str) -> None:
         with self._write() as db:
             self._delete_matching(db, [_token("f", file_id)])
+            db.execute("DELETE FROM chunk_text WHERE file_id = ?", (file_id,))
 
     def delete_chat(self, chat_id: str) -> None:
         with self._write() as db:
             self._delete_matching(db, [_token("c", chat_id)])
+            db.execute("DELETE FROM chunk_text WHERE chat_id = ?", (chat_id,))
+
+    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, text FROM chunk_text WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(set(ids))),),
+            ).fetchall()
+        return {str(doc_id): str(text) for doc_id, text in rows}
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
         scope = [_token("f", file_id)] if file_id is not None else []
