@@ -159,3 +159,13 @@ async def app_client(
 
     async with running_app(doc_settings) as client_and_state:
         yield client_and_state
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[str]:
+    """llama-cpp-python's real OpenAI-compatible server with the shipped SmolLM2, started by
+    the first test that asks for it; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
+    from tests.services import llama_server
+
+    with llama_server() as (url, _):
+        yield url

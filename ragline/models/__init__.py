@@ -1,7 +1,7 @@
 """All ORM tables, importable in one go (Alembic's target metadata)."""
 
 from ragline.models.base import Base
-from ragline.models.chat import Chat, ChatFile, ChatMessage, Favourite
+from ragline.models.chat import Chat, ChatFile, ChatMessage, Favourite, FilePurge
 from ragline.models.enums import FileKind, FileStatus, MessageRole, MessageStatus
 from ragline.models.user import User
 
@@ -12,6 +12,7 @@ __all__ = [
     "ChatMessage",
     "Favourite",
     "FileKind",
+    "FilePurge",
     "FileStatus",
     "MessageRole",
     "MessageStatus",

@@ -90,6 +90,22 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     indexed_at: Mapped[datetime | None] = mapped_column()
 
 
+class FilePurge(CreatedMixin, Base):
+    """A deleted file whose chunks and bytes are still to be removed.
+
+    Deleting a file (or its chat) deletes its row and inserts this one in the same
+    transaction; the file is gone for every reader at once (retrieval only searches the
+    files of existing rows) and a queued job removes its vectors, keyword rows and bytes,
+    then this row. No foreign keys: it outlives the file, the chat and even the user.
+    """
+
+    __tablename__ = "file_purges"
+
+    file_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    chat_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    storage_key: Mapped[str] = mapped_column(String(64))
+
+
 class ChatMessage(IdMixin, CreatedMixin, OwnedMixin, Base):
     __tablename__ = "chat_messages"
     __table_args__ = (Index("ix_chat_messages_chat_created", "chat_id", "created_at"),)

@@ -5,7 +5,10 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
 
+from ragline.models import FilePurge
+from ragline.rag.ingest.store import Stores, counts
 from tests.helpers import as_user
 
 FINAL = {"indexed", "failed"}
@@ -57,3 +60,23 @@ def long_text(paragraphs: int, *, marker: str = "") -> str:
             )
         )
     return "\n\n".join(out)
+
+
+async def wait_purged(stores: Stores, *, within: float = 60.0, **where: str) -> None:
+    """Deletes answer at once and a queued job purges the stores: wait until it has."""
+    deadline = time.monotonic() + within
+    while (found := counts(stores, **where)) != {"vectors": 0, "keywords": 0}:
+        assert time.monotonic() < deadline, f"still stored after {within} s: {found}"
+        await asyncio.sleep(0.05)
+
+
+async def wait_no_purges(state: Any, *, within: float = 60.0) -> None:
+    """Until every purge (stores and stored bytes) has finished and its row is gone."""
+    deadline = time.monotonic() + within
+    while True:
+        async with state.sessionmaker() as session:
+            pending = await session.scalar(select(func.count()).select_from(FilePurge))
+        if not pending:
+            return
+        assert time.monotonic() < deadline, f"{pending} purge(s) pending after {within} s"
+        await asyncio.sleep(0.05)

@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from ragline.rag.ingest.store import counts, get_chunks
-from tests.documents.helpers import accepted_ids, long_text, upload, wait_final
+from tests.documents.helpers import (
+    accepted_ids,
+    long_text,
+    upload,
+    wait_final,
+    wait_no_purges,
+    wait_purged,
+)
 from tests.helpers import as_user, create_chat, running_app
 from tests.rag.ingest import builders
 
@@ -97,16 +104,18 @@ async def test_every_format_is_indexed_with_metadata_then_deleted(
     pdf_id = ids["paper.pdf"]
     deleted = await client.delete(f"/chats/{chat['id']}/files/{pdf_id}", headers=ALICE)
     assert deleted.status_code == 204
-    assert counts(stores, file_id=pdf_id) == {"vectors": 0, "keywords": 0}
     assert (
         await client.get(f"/chats/{chat['id']}/files/{pdf_id}", headers=ALICE)
     ).status_code == 404
+    await wait_purged(stores, file_id=pdf_id)
+    await wait_no_purges(state)
     assert counts(stores, file_id=ids["notes.txt"])["vectors"] > 0  # others untouched
 
     blobs = list((state.settings.ragline_data_dir / "files" / "objects").rglob("*"))
     assert len([b for b in blobs if b.is_file()]) == len(SAMPLES) - 1
     assert (await client.delete(f"/chats/{chat['id']}", headers=ALICE)).status_code == 204
-    assert counts(stores, chat_id=chat["id"]) == {"vectors": 0, "keywords": 0}
+    await wait_purged(stores, chat_id=chat["id"])
+    await wait_no_purges(state)
     assert not [
         b for b in (state.settings.ragline_data_dir / "files" / "objects").rglob("*") if b.is_file()
     ]

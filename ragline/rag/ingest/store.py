@@ -92,11 +92,6 @@ def remove_file(stores: Stores, *, file_id: str) -> None:
     stores.vectors.delete_where(file_id=file_id)
 
 
-def remove_chat(stores: Stores, *, chat_id: str) -> None:
-    stores.keywords.delete_chat(chat_id)
-    stores.vectors.delete_where(chat_id=chat_id)
-
-
 def get_chunks(stores: Stores, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Metadata (Chroma) and text (keyword index) of the stored chunks among ``ids``."""
     metadata = stores.vectors.metadata(ids)

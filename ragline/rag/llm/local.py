@@ -114,7 +114,12 @@ class LocalLLM:
             await asyncio.shield(worker)
 
     async def aclose(self) -> None:
-        with self._load_lock:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        """Waits for a running generation: freeing the model under it would crash the
+        process. The next stream loads it again."""
+        with self._generate_lock, self._load_lock:
             if self._llama is not None:
                 self._llama.close()
                 self._llama = None

@@ -46,11 +46,14 @@ class OllamaLLM:
                 if part.done:
                     usage.prompt_tokens = part.prompt_eval_count or 0
                     usage.completion_tokens = part.eval_count or 0
+                    return
                 part = await anext(parts, None)
         except _STREAM_ERRORS as exc:
             raise LLMError(f"the Ollama stream broke off: {exc}") from exc
         finally:
             await parts.aclose()
+        # A body that ends cleanly without its `done` line is a cut-off answer, not a short one.
+        raise LLMError("the Ollama stream ended before the answer was complete")
 
     async def _start(
         self, messages: Sequence[ChatMessage], params: GenerationParams

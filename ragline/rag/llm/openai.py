@@ -50,13 +50,19 @@ class OpenAILLM:
             ) from exc
         except openai.APIError as exc:
             raise LLMUnavailable(f"the language model server is unreachable: {exc}") from exc
+        reported = False
         try:
             async for chunk in response:
                 if chunk.usage is not None:
+                    reported = True
                     usage.prompt_tokens = chunk.usage.prompt_tokens
                     usage.completion_tokens = chunk.usage.completion_tokens
                 for choice in chunk.choices:
                     if choice.delta.content:
+                        if not reported:
+                            # Servers that ignore `stream_options` (llama.cpp's Python
+                            # server) report no usage: count pieces, one token each.
+                            usage.completion_tokens += 1
                         yield choice.delta.content
         except openai.APIError as exc:
             raise LLMError(f"the language model stream broke off: {exc}") from exc
