@@ -94,6 +94,25 @@ class ChromaVectorStore:
         metadatas = result["metadatas"] or []
         return {id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)}
 
+    def query(
+        self, embedding: Sequence[float], *, k: int, where: Mapping[str, Any]
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """The ``k`` nearest records matching ``where`` (Chroma's filter syntax, applied
+        inside Chroma), as (id, cosine similarity, metadata), best first."""
+        result = self.collection.query(
+            query_embeddings=np.asarray([embedding], dtype=np.float32),
+            n_results=k,
+            where=cast(Any, where),
+            include=["metadatas", "distances"],
+        )
+        ids = result["ids"][0]
+        distances = (result["distances"] or [[]])[0]
+        metadatas = (result["metadatas"] or [[]])[0]
+        return [
+            (id_, 1.0 - float(distance), dict(meta or {}))
+            for id_, distance, meta in zip(ids, distances, metadatas, strict=True)
+        ]
+
     def count(self, **where: str) -> int:
         return len(self.ids(**where)) if where else self.collection.count()
 
