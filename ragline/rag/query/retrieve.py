@@ -72,7 +72,7 @@ class HybridRetriever:
     def retrieve(
         self, query: str, scope: Scope, *, k: int, mode: Mode = Mode.HYBRID
     ) -> list[RetrievedChunk]:
-        if scope.file_ids is not None and not scope.file_ids or not query.strip():
+        if (scope.file_ids is not None and not scope.file_ids) or not query.strip():
             return []
         n = max(k, self._candidates)
         keyword = (
