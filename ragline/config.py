@@ -125,6 +125,20 @@ class Settings(BaseSettings):
     ollama_port: int = 11434
     ollama_model: str | None = None
     ollama_embed_model: str | None = None
+    # Generation: answer length cap, provider timeouts, the local model's context window.
+    llm_max_tokens: int = Field(default=512, ge=1, le=32768)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)
+    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    llm_context_tokens: int = Field(default=4096, ge=512, le=131072)
+
+    # --- retrieval and chat --------------------------------------------------------------
+    # Chunks put in the prompt / returned by search by default; candidates per retriever.
+    retrieval_top_k: int = Field(default=5, ge=1, le=100)
+    retrieval_candidates: int = Field(default=50, ge=1, le=1000)
+    # Weight of the dense score in the fusion (1 - alpha for the keyword score).
+    hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Earlier turns kept verbatim in the prompt (model tokens); older ones are condensed.
+    history_token_budget: int = Field(default=1024, ge=0, le=131072)
 
     # --- observability -------------------------------------------------------------------
     phoenix_api_key: str | None = None

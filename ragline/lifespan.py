@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ragline.auth.identity import IdentityProvider, build_identity_provider
+from ragline.chat.runtime import ChatRuntime, open_chat_runtime
 from ragline.config import Settings, UnsafeConfigurationError
 from ragline.db.engine import build_sessionmaker, engine_from_settings
 from ragline.documents.queue import requeue_unfinished, start_consumer, stop_consumer
@@ -37,6 +38,7 @@ class AppState:
     redis: Redis | None
     identity: IdentityProvider
     documents: Documents
+    chat: ChatRuntime
 
 
 def app_state(request: Request) -> AppState:
@@ -100,6 +102,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     engine = engine_from_settings(settings)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     documents: Documents | None = None
+    chat: ChatRuntime | None = None
     try:
         documents = await asyncio.to_thread(open_documents, settings)
         if lock is not None:  # the only process on these files: partial uploads are dead
@@ -109,6 +112,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             await asyncio.to_thread(requeue_unfinished, context, single_process=lock is not None)
             documents.consumer = start_consumer(context, threads=settings.ingest_worker_threads)
         await _warn_on_model_change(settings, engine)
+        chat = open_chat_runtime(settings, documents.stores)
         yield AppState(
             settings=settings,
             engine=engine,
@@ -116,8 +120,11 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             redis=redis,
             identity=build_identity_provider(settings),
             documents=documents,
+            chat=chat,
         )
     finally:
+        if chat is not None:
+            await chat.aclose()
         if documents is not None:
             if documents.consumer is not None:
                 await asyncio.to_thread(stop_consumer, documents.consumer)

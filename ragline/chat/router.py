@@ -3,12 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
 
-from ragline.chat import service
-from ragline.chat.schemas import MessageRead
+from ragline.chat import answer, retrieval, service
+from ragline.chat.schemas import ChatAnswer, ChatRequest, MessageRead, SearchRequest, SearchResponse
+from ragline.chat.schemas import Usage as UsageRead
+from ragline.chat.sse import event_stream
 from ragline.deps import CurrentUser, SessionDep
 from ragline.kit.pagination import Page, PageDep
+from ragline.lifespan import app_state
 
 router = APIRouter(tags=["chat"])
 
@@ -24,4 +28,73 @@ async def list_messages(
     """The chat's history, oldest first by default."""
     return await service.list_messages(
         session=session, owner=user, chat_id=chat_id, params=page, order=order
+    )
+
+
+@router.post("/chats/{chat_id}/search", response_model=SearchResponse)
+async def search(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    chat_id: uuid.UUID,
+    body: SearchRequest,
+) -> SearchResponse:
+    """The assistant's chunks that best match ``query`` (hybrid by default), with scores,
+    file, page/section and character offsets."""
+    return await retrieval.search(
+        session=session,
+        owner=user,
+        chat_id=chat_id,
+        request=body,
+        runtime=app_state(request).chat,
+    )
+
+
+@router.post("/chats/{chat_id}/chat", response_model=ChatAnswer)
+async def chat(
+    request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
+) -> ChatAnswer:
+    """Answer a question from the assistant's files, whole; sources and usage included.
+    503 when the language model or a store is down, 502 if the model fails mid-answer."""
+    state = app_state(request)
+    prepared = await answer.prepare_answer(
+        session=session, owner=user, chat_id=chat_id, request=body, runtime=state.chat
+    )
+    async for event in answer.generate(
+        prepared, runtime=state.chat, sessionmaker=state.sessionmaker
+    ):
+        if isinstance(event, answer.Finished):
+            return ChatAnswer(
+                message_id=event.message_id,
+                text=event.text,
+                sources=event.sources,
+                usage=UsageRead(
+                    prompt_tokens=event.usage.prompt_tokens,
+                    completion_tokens=event.usage.completion_tokens,
+                ),
+            )
+    raise AssertionError("generate ends with Finished")
+
+
+@router.post(
+    "/chats/{chat_id}/chat/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def chat_stream(
+    request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
+) -> StreamingResponse:
+    """Server-Sent Events: ``delta`` ({"text"}) as the answer is written, then ``sources``
+    and ``done`` ({"message_id"}); ``error`` (the usual error body) if it fails mid-way.
+    A model or store that is down before the first piece answers 503 JSON instead."""
+    state = app_state(request)
+    prepared = await answer.prepare_answer(
+        session=session, owner=user, chat_id=chat_id, request=body, runtime=state.chat
+    )
+    events = answer.generate(prepared, runtime=state.chat, sessionmaker=state.sessionmaker)
+    first = await anext(events)  # raises (503) before any byte is sent if the model is down
+    return StreamingResponse(
+        event_stream(first, events),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

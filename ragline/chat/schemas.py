@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragline.models import MessageRole, MessageStatus
 
@@ -23,3 +23,71 @@ class MessageRead(BaseModel):
     status: MessageStatus
     usage: Usage
     created_at: datetime
+
+
+class FileSelection(BaseModel):
+    queried: bool = False
+
+
+class ChatParams(BaseModel):
+    """Request parameters. ``files`` as in the system ragline replaces: ``{file_id:
+    {"queried": bool}}``; the files marked ``queried`` (those of them that belong to the
+    assistant) restrict retrieval, and none marked means all. Parameters of later features
+    are accepted and ignored here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    files: dict[uuid.UUID, FileSelection] = Field(default_factory=dict)
+
+    def selected_files(self) -> set[uuid.UUID] | None:
+        chosen = {file_id for file_id, sel in self.files.items() if sel.queried}
+        return chosen or None
+
+
+class ChatRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=20_000)
+    params: ChatParams = Field(default_factory=ChatParams)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the question is empty")
+        return value
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=2_000)
+    k: int | None = Field(default=None, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
+    params: ChatParams = Field(default_factory=ChatParams)
+
+
+class Source(BaseModel):
+    chunk_id: str
+    file_id: str
+    file_name: str
+    page: int | None
+    section: str | None
+    start_char: int | None
+    end_char: int | None
+    snippet: str
+    score: float
+
+
+class SearchHit(Source):
+    text: str
+    dense_score: float | None
+    keyword_score: float | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchHit]
+
+
+class ChatAnswer(BaseModel):
+    message_id: uuid.UUID
+    text: str
+    sources: list[Source]
+    usage: Usage

@@ -16,6 +16,7 @@ from ragline.rag.embeddings.base import Embedder, Tokenizer
 from ragline.rag.embeddings.cache import CachedEmbedder, EmbeddingCache, MemoryCache, RedisCache
 from ragline.rag.ingest.guards import IngestLimits
 from ragline.rag.ingest.store import Stores
+from ragline.rag.llm.base import LLM
 from ragline.rag.stores.keyword import build_keyword_index
 from ragline.rag.stores.vector import ChromaVectorStore, chroma_client
 
@@ -111,4 +112,36 @@ def build_stores(settings: Settings) -> Stores:
 def ingest_limits(settings: Settings) -> IngestLimits:
     return IngestLimits(
         max_file_bytes=settings.upload_max_bytes, max_pdf_pages=settings.pdf_max_pages
+    )
+
+
+def build_llm(settings: Settings) -> LLM:
+    """The chat model: ``local`` (in-process llama.cpp), ``ollama`` or OpenAI-compatible.
+    A chat's own ``model`` overrides the provider's default model name per request."""
+    provider = settings.llm_provider
+    if provider is Provider.LOCAL:
+        from ragline.rag.llm.local import LocalLLM
+
+        return LocalLLM(n_ctx=settings.llm_context_tokens)
+    if provider is Provider.OLLAMA:
+        from ragline.rag.llm.ollama import OllamaLLM
+
+        if not settings.ollama_model:
+            raise ValueError("LLM_PROVIDER=ollama needs OLLAMA_MODEL")
+        return OllamaLLM(
+            base_url=f"http://{settings.ollama_host}:{settings.ollama_port}",
+            model=settings.ollama_model,
+            timeout=settings.llm_timeout_seconds,
+            connect_timeout=settings.llm_connect_timeout_seconds,
+        )
+    from ragline.rag.llm.openai import OpenAILLM
+
+    if not settings.ionos_model:
+        raise ValueError(f"LLM_PROVIDER={provider} needs IONOS_MODEL")
+    return OpenAILLM(
+        base_url=settings.ionos_base_url,
+        api_key=settings.ionos_api_key,
+        model=settings.ionos_model,
+        timeout=settings.llm_timeout_seconds,
+        connect_timeout=settings.llm_connect_timeout_seconds,
     )

@@ -1,0 +1,101 @@
+"""Which chunks a request may see, and ``POST /chats/{id}/search``.
+
+The scope comes from the database, never from the stores: only files of this owner's chat
+whose row exists and is ``indexed`` count, so a deleted file (its chunks still being
+purged), an unfinished upload or another user's file id named in ``params.files`` is never
+searched. Owner and chat are also filters inside each store's query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ragline.assistants.service import get_owned_chat
+from ragline.chat.runtime import ChatRuntime
+from ragline.chat.schemas import ChatParams, SearchHit, SearchRequest, SearchResponse, Source
+from ragline.errors import ServiceUnavailable
+from ragline.models import ChatFile, FilePurge, FileStatus, User
+from ragline.rag.query.retrieve import Mode, RetrievedChunk, Scope, StoreUnavailable
+
+SNIPPET_CHARS = 300
+
+
+class StoresUnavailable(ServiceUnavailable):
+    pass
+
+
+async def search_scope(
+    *, session: AsyncSession, owner: User, chat_id: uuid.UUID, params: ChatParams
+) -> Scope:
+    rows = (
+        await session.execute(
+            select(ChatFile.id, ChatFile.status).where(
+                ChatFile.owner_id == owner.id, ChatFile.chat_id == chat_id
+            )
+        )
+    ).all()
+    indexed = {file_id for file_id, status in rows if status is FileStatus.INDEXED}
+    selected = params.selected_files()
+    scope = Scope(owner_id=str(owner.id), chat_id=str(chat_id), file_ids=None)
+    if selected is not None:
+        return Scope(scope.owner_id, scope.chat_id, sorted(str(f) for f in indexed & selected))
+    purging = await session.scalar(select(exists().where(FilePurge.chat_id == chat_id)))
+    if len(indexed) == len(rows) and not purging:
+        return scope  # every chunk of the chat in the stores is searchable: no file filter
+    return Scope(scope.owner_id, scope.chat_id, sorted(str(f) for f in indexed))
+
+
+async def retrieve(
+    runtime: ChatRuntime, query: str, scope: Scope, *, k: int, mode: Mode = Mode.HYBRID
+) -> list[RetrievedChunk]:
+    try:
+        return await asyncio.to_thread(runtime.retriever.retrieve, query, scope, k=k, mode=mode)
+    except StoreUnavailable as exc:
+        raise StoresUnavailable(str(exc)) from exc
+
+
+def to_source(chunk: RetrievedChunk) -> Source:
+    snippet = " ".join(chunk.text.split())
+    if len(snippet) > SNIPPET_CHARS:
+        snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+    return Source(
+        chunk_id=chunk.id,
+        file_id=chunk.file_id,
+        file_name=chunk.file_name,
+        page=chunk.page,
+        section=chunk.section,
+        start_char=chunk.start_char,
+        end_char=chunk.end_char,
+        snippet=snippet,
+        score=round(chunk.score, 6),
+    )
+
+
+async def search(
+    *,
+    session: AsyncSession,
+    owner: User,
+    chat_id: uuid.UUID,
+    request: SearchRequest,
+    runtime: ChatRuntime,
+) -> SearchResponse:
+    await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+    scope = await search_scope(session=session, owner=owner, chat_id=chat_id, params=request.params)
+    k = request.k or runtime.settings.retrieval_top_k
+    chunks = await retrieve(runtime, request.query, scope, k=k, mode=Mode(request.mode))
+    return SearchResponse(
+        query=request.query,
+        results=[
+            SearchHit(
+                **to_source(c).model_dump(),
+                text=c.text,
+                dense_score=c.dense_score,
+                keyword_score=c.keyword_score,
+            )
+            for c in chunks
+        ],
+    )
