@@ -16,6 +16,7 @@ from ragline.favourites.router import router as favourites_router
 from ragline.health.router import router as health_router
 from ragline.kit.body_limit import BodyLimitMiddleware
 from ragline.lifespan import lifespan_for
+from ragline.openai_api.router import router as openai_router
 
 DOCS_STATIC_URL = "/static/docs"
 
@@ -48,7 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
     )
     install_error_handlers(app)
-    routers = (health_router, assistants_router, documents_router, favourites_router, chat_router)
+    routers = (
+        health_router,
+        assistants_router,
+        documents_router,
+        favourites_router,
+        chat_router,
+        openai_router,
+    )
     for router in routers:
         app.include_router(router)
     return app

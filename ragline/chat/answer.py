@@ -140,30 +140,40 @@ async def generate(
 
 
 async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> list[Turn]:
+    """Recent exchanges, oldest first; a failed exchange (its answer has status ``error``)
+    is left out, question included."""
     rows = (
         await session.scalars(
             select(ChatMessage)
-            .where(
-                ChatMessage.owner_id == owner.id,
-                ChatMessage.chat_id == chat_id,
-                ChatMessage.status == MessageStatus.COMPLETE,
-            )
+            .where(ChatMessage.owner_id == owner.id, ChatMessage.chat_id == chat_id)
             .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
             .limit(HISTORY_MESSAGES)
         )
     ).all()
-    return [Turn(row.role.value, row.text) for row in reversed(rows)]
+    turns: list[Turn] = []
+    skip_question = False
+    for row in rows:  # newest first: an error answer comes before its question
+        if row.status is MessageStatus.ERROR:
+            skip_question = True
+        elif row.role is MessageRole.USER and skip_question:
+            skip_question = False
+        else:
+            turns.append(Turn(row.role.value, row.text))
+    return turns[::-1]
 
 
 async def _standalone(
     runtime: ChatRuntime, history: list[Turn], question: str, model: str | None
 ) -> str:
+    """The rewritten follow-up; the question as asked if the model fails here (the answer's
+    own generation then reports the failure and stores the exchange as an error)."""
     try:
         return await standalone_question(
             runtime.llm, history=history, question=question, model=model or None
         )
     except (LLMUnavailable, LLMError) as exc:
-        raise LLMUnavailableError(str(exc)) from exc
+        logger.warning("could not rewrite the follow-up question: %s", exc)
+        return question
 
 
 async def _store_complete(

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 
+from ragline.config import Provider, Settings
 from tests.documents.helpers import accepted_ids, upload, wait_final
 from tests.helpers import create_chat
 from tests.rag.ingest import builders
+from tests.services import LLAMA_MODEL_ALIAS, free_port
 
 FACT = "The Zephyrine valve was invented by Marta Kowalczyk in 1931 in Gdansk."
 QUESTION = "Who invented the Zephyrine valve?"
@@ -46,3 +48,15 @@ async def seeded_chat(client: httpx.AsyncClient, user: str) -> tuple[str, dict[s
     for file_id in ids.values():
         assert (await wait_final(client, chat["id"], file_id, user=user))["status"] == "indexed"
     return chat["id"], ids
+
+
+def with_llm_down(settings: Settings) -> Settings:
+    """The OpenAI-compatible provider pointed at a loopback port where nothing listens."""
+    return settings.model_copy(
+        update={
+            "llm_provider": Provider.OPENAI,
+            "ionos_base_url": f"http://127.0.0.1:{free_port()}/v1",
+            "ionos_model": LLAMA_MODEL_ALIAS,
+            "llm_connect_timeout_seconds": 1.0,
+        }
+    )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from ragline.deps import CurrentUser, SessionDep
+from ragline.lifespan import app_state
+from ragline.openai_api import service
+from ragline.openai_api.schemas import ChatCompletion, CompletionRequest, ModelList
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.get("/models", response_model=ModelList)
+async def list_models(user: CurrentUser, session: SessionDep) -> ModelList:
+    """The signed-in user's assistants as OpenAI models; a model's ``id`` is the chat id."""
+    return await service.list_models(session=session, owner=user)
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletion,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def chat_completions(
+    request: Request, user: CurrentUser, session: SessionDep, body: CompletionRequest
+) -> ChatCompletion | StreamingResponse:
+    """OpenAI Chat Completions over an assistant (``model`` = chat id): the last user
+    message is the question, the assistant's stored history its memory. Extra top-level
+    ``sources`` on the completion, or on the last chunk when ``stream`` is true.
+    404 unknown model, 503 model or store down, 502 if the model fails mid-answer."""
+    state = app_state(request)
+    events = await service.answer_events(
+        session=session,
+        owner=user,
+        body=body,
+        runtime=state.chat,
+        sessionmaker=state.sessionmaker,
+    )
+    if not body.stream:
+        return await service.completion(events, model=body.model)
+    first = await anext(events)  # raises (503) before any byte is sent if the model is down
+    return StreamingResponse(
+        service.completion_chunks(first, events, model=body.model),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
