@@ -43,10 +43,13 @@ test: install services lint typecheck pytest
 
 bench-deps: install
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk >/dev/null || sudo apt-get install -y -q wrk >/dev/null)
 
 # Benchmarks print ratios against a baseline measured in the same run (see benchmarks/).
 bench: bench-deps
 	$(BIN)/python -m benchmarks.ingest --plot benchmarks/out/ingest.png
+	$(BIN)/python -m benchmarks.search
+	$(BIN)/python -m benchmarks.chat
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -100,8 +100,9 @@ def ragline_chunks(data_dir: Path) -> list[str]:
 
     stores = build_stores(Settings(_env_file=None, ragline_data_dir=data_dir))  # type: ignore[call-arg]
     try:
-        result = stores.vectors.collection.get(include=["documents"])
-        return [text for text in result["documents"] or [] if text]
+        ids = stores.vectors.collection.get(include=[])["ids"]
+        texts = stores.keywords.texts(ids)  # the keyword index keeps the chunk text
+        return [texts[i] for i in ids if texts.get(i)]
     finally:
         stores.keywords.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragline.assistants.service import get_owned_chat
@@ -31,22 +31,27 @@ class StoresUnavailable(ServiceUnavailable):
 async def search_scope(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID, params: ChatParams
 ) -> Scope:
-    rows = (
-        await session.execute(
-            select(ChatFile.id, ChatFile.status).where(
-                ChatFile.owner_id == owner.id, ChatFile.chat_id == chat_id
-            )
-        )
-    ).all()
-    indexed = {file_id for file_id, status in rows if status is FileStatus.INDEXED}
+    mine = (ChatFile.owner_id == owner.id) & (ChatFile.chat_id == chat_id)
+    indexed = mine & (ChatFile.status == FileStatus.INDEXED)
+    owner_id, chat = str(owner.id), str(chat_id)
     selected = params.selected_files()
-    scope = Scope(owner_id=str(owner.id), chat_id=str(chat_id), file_ids=None)
     if selected is not None:
-        return Scope(scope.owner_id, scope.chat_id, sorted(str(f) for f in indexed & selected))
+        rows = await session.scalars(select(ChatFile.id).where(indexed, ChatFile.id.in_(selected)))
+        return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))
+    # One aggregate, not one row per file: assistants may hold thousands of files.
+    total, ready = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(ChatFile.status == FileStatus.INDEXED),
+            ).where(mine)
+        )
+    ).one()
     purging = await session.scalar(select(exists().where(FilePurge.chat_id == chat_id)))
-    if len(indexed) == len(rows) and not purging:
-        return scope  # every chunk of the chat in the stores is searchable: no file filter
-    return Scope(scope.owner_id, scope.chat_id, sorted(str(f) for f in indexed))
+    if total == ready and not purging:
+        return Scope(owner_id, chat, None)  # every chunk of the chat is searchable
+    rows = await session.scalars(select(ChatFile.id).where(indexed))
+    return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))
 
 
 async def retrieve(
