@@ -37,6 +37,20 @@ def scifact_corpus(limit: int | None = None) -> list[dict[str, str]]:
     return docs
 
 
+def scifact_queries(limit: int | None = None) -> list[str]:
+    """The SciFact claims (distinct texts), in file order."""
+    require(SCIFACT / "queries.jsonl")
+    queries: list[str] = []
+    with (SCIFACT / "queries.jsonl").open() as stream:
+        for line in stream:
+            text = json.loads(line)["text"].strip()
+            if text and text not in queries:
+                queries.append(text)
+            if limit and len(queries) >= limit:
+                break
+    return queries
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

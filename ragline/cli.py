@@ -1,4 +1,5 @@
-"""``ragline serve | worker | ingest | reindex | models prepare | db upgrade|downgrade|current``."""
+"""``ragline serve | worker | ingest | reindex | models prepare | eval retrieval |
+db upgrade|downgrade|current``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 models_app = typer.Typer(help="Local models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Quality evaluations.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 
 def _settings() -> Settings:
@@ -154,3 +157,25 @@ def models_prepare() -> None:
     settings = _settings()
     configure_logging(settings.log_level)
     typer.echo(prepare_local_model(settings.models_dir))
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    dataset: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.",
+        ),
+    ],
+    split: Annotated[str, typer.Option(help="The qrels file to score.")] = "test",
+) -> None:
+    """nDCG@10 and recall@100 of dense, keyword and hybrid retrieval on a BEIR dataset,
+    ingested into a throwaway assistant (temporary data dir, embedded stores)."""
+    from ragline.evaluation.retrieval import evaluate_retrieval, load_beir, render
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    report = evaluate_retrieval(load_beir(dataset, split=split), settings=settings)
+    typer.echo(render(report))

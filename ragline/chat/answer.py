@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ragline.assistants.service import get_owned_chat
-from ragline.chat.retrieval import retrieve, search_scope, to_source
+from ragline.chat.retrieval import embed_early, retrieve, search_scope, to_source
 from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatRequest, Source
 from ragline.errors import RaglineError, ServiceUnavailable
@@ -77,13 +77,27 @@ async def prepare_answer(
     runtime: ChatRuntime,
 ) -> PreparedAnswer:
     asked_at = utcnow()
-    chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
-    history = await _history(session, owner, chat_id)
-    scope = await search_scope(session=session, owner=owner, chat_id=chat_id, params=request.params)
+    embedding = embed_early(runtime, request.text)  # the query, unless history rewrites it
+    try:
+        chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+        history = await _history(session, owner, chat_id)
+        scope = await search_scope(
+            session=session, owner=owner, chat_id=chat_id, params=request.params
+        )
+    except BaseException:
+        embedding.cancel()
+        raise
     query = request.text
     if history:
+        embedding.cancel()
         query = await _standalone(runtime, history, request.text, chat.model)
-    chunks = await retrieve(runtime, query, scope, k=runtime.settings.retrieval_top_k)
+    chunks = await retrieve(
+        runtime,
+        query,
+        scope,
+        k=runtime.settings.retrieval_top_k,
+        embedding=None if history else embedding,
+    )
     turns = fit_history(
         history, budget=runtime.settings.history_token_budget, count_tokens=runtime.count_tokens
     )

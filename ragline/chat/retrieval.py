@@ -54,11 +54,26 @@ async def search_scope(
     return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))
 
 
+def embed_early(runtime: ChatRuntime, query: str) -> asyncio.Task[list[float]]:
+    """Start embedding the query now, in a thread, so it overlaps the database queries
+    that decide the scope (the embedding is most of a search's time)."""
+    return asyncio.create_task(asyncio.to_thread(runtime.retriever.embed_query, query))
+
+
 async def retrieve(
-    runtime: ChatRuntime, query: str, scope: Scope, *, k: int, mode: Mode = Mode.HYBRID
+    runtime: ChatRuntime,
+    query: str,
+    scope: Scope,
+    *,
+    k: int,
+    mode: Mode = Mode.HYBRID,
+    embedding: asyncio.Task[list[float]] | None = None,
 ) -> list[RetrievedChunk]:
     try:
-        return await asyncio.to_thread(runtime.retriever.retrieve, query, scope, k=k, mode=mode)
+        vector = await embedding if embedding is not None else None
+        return await asyncio.to_thread(
+            runtime.retriever.retrieve, query, scope, k=k, mode=mode, embedding=vector
+        )
     except StoreUnavailable as exc:
         raise StoresUnavailable(str(exc)) from exc
 

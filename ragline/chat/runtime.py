@@ -27,7 +27,7 @@ class ChatRuntime:
 
 
 def open_chat_runtime(settings: Settings, stores: Stores) -> ChatRuntime:
-    embedder = LazyEmbedder(lambda: build_embedder(settings))
+    embedder = LazyEmbedder(lambda: build_embedder(settings, for_queries=True))
     tokenizer = minilm_tokenizer()
     return ChatRuntime(
         settings=settings,

@@ -34,12 +34,20 @@ def minilm_tokenizer() -> Tokenizer:
     return lambda text: list(tokenizer.encode(text, add_special_tokens=False).ids)
 
 
-def build_base_embedder(settings: Settings) -> Embedder:
+def build_base_embedder(settings: Settings, *, for_queries: bool = False) -> Embedder:
+    """``for_queries``: one short text at a time, latency first (the local model then runs
+    one inference stream on every core instead of one stream per core)."""
     provider = settings.embed_provider
     if provider is Provider.LOCAL:
         from ragline.rag.embeddings.local import LocalEmbedder
         from ragline.rag.embeddings.prepare import prepare_local_model
 
+        if for_queries:
+            return LocalEmbedder(
+                prepare_local_model(settings.models_dir),
+                streams=1,
+                compile_options={"PERFORMANCE_HINT": "LATENCY"},
+            )
         return LocalEmbedder(prepare_local_model(settings.models_dir))
     from ragline.rag.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
 
@@ -82,8 +90,8 @@ def build_embedding_cache(settings: Settings) -> EmbeddingCache:
     return MemoryCache(settings.embedding_cache_size)
 
 
-def build_embedder(settings: Settings) -> Embedder:
-    embedder = build_base_embedder(settings)
+def build_embedder(settings: Settings, *, for_queries: bool = False) -> Embedder:
+    embedder = build_base_embedder(settings, for_queries=for_queries)
     if settings.chunk_size > embedder.max_tokens:
         raise ValueError(
             f"CHUNK_SIZE={settings.chunk_size} exceeds what {embedder.model_name} reads "

@@ -116,6 +116,9 @@ class LocalEmbedder:
             order[start : start + self._batch_size]
             for start in range(0, len(order), self._batch_size)
         ]
+        if len(batches) == 1:  # e.g. a search query: no hop through the pool
+            single: list[list[float]] = self._infer(pad_batch(encodings)).tolist()
+            return single
         futures = [
             self._pool.submit(self._infer, pad_batch([encodings[i] for i in batch]))
             for batch in batches

@@ -69,8 +69,20 @@ class HybridRetriever:
         self._alpha = alpha
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
 
+    def embed_query(self, query: str) -> list[float]:
+        """The query's embedding; callers may compute it early (e.g. while the database
+        answers) and pass it to :meth:`retrieve`."""
+        [embedding] = self._embedder.embed([query])
+        return embedding
+
     def retrieve(
-        self, query: str, scope: Scope, *, k: int, mode: Mode = Mode.HYBRID
+        self,
+        query: str,
+        scope: Scope,
+        *,
+        k: int,
+        mode: Mode = Mode.HYBRID,
+        embedding: Sequence[float] | None = None,
     ) -> list[RetrievedChunk]:
         if (scope.file_ids is not None and not scope.file_ids) or not query.strip():
             return []
@@ -78,22 +90,20 @@ class HybridRetriever:
         keyword = (
             self._pool.submit(self._keyword, query, scope, n) if mode is not Mode.DENSE else None
         )
-        dense_hits, metadata = (
-            self._dense(query, scope, n) if mode is not Mode.KEYWORD else ([], {})
-        )
+        dense_hits = [] if mode is Mode.KEYWORD else self._dense(query, scope, n, embedding)
         keyword_hits = keyword.result() if keyword is not None else []
         fused = convex_fusion(dense_hits, keyword_hits, alpha=self._alpha)[:k]
-        return self._load(fused, metadata)
+        return self._load(fused)
 
     def _dense(
-        self, query: str, scope: Scope, n: int
-    ) -> tuple[list[Hit], dict[str, dict[str, Any]]]:
-        [embedding] = self._embedder.embed([query])
+        self, query: str, scope: Scope, n: int, embedding: Sequence[float] | None
+    ) -> list[Hit]:
+        vector = embedding if embedding is not None else self.embed_query(query)
         try:
-            found = self._stores.vectors.query(embedding, k=n, where=_where(scope))
+            found = self._stores.vectors.query(vector, k=n, where=_where(scope))
         except Exception as exc:  # Chroma raises many types; all mean "cannot search"
             raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
-        return [Hit(id=i, score=s) for i, s, _ in found], {i: m for i, _, m in found}
+        return [Hit(id=i, score=s) for i, s in found]
 
     def _keyword(self, query: str, scope: Scope, n: int) -> list[Hit]:
         try:
@@ -107,14 +117,10 @@ class HybridRetriever:
         except Exception as exc:
             raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
 
-    def _load(
-        self, fused: Sequence[Fused], metadata: dict[str, dict[str, Any]]
-    ) -> list[RetrievedChunk]:
+    def _load(self, fused: Sequence[Fused]) -> list[RetrievedChunk]:
         ids = [f.id for f in fused]
-        missing = [i for i in ids if i not in metadata]
         try:
-            if missing:
-                metadata = {**metadata, **self._stores.vectors.metadata(missing)}
+            metadata = self._stores.vectors.metadata(ids) if ids else {}
             texts = self._stores.keywords.texts(ids)
         except Exception as exc:
             raise StoreUnavailable(f"the stores could not be read: {exc}") from exc

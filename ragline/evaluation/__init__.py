@@ -1,0 +1,1 @@
+"""Quality evaluations run from the command line (``ragline eval ...``)."""
