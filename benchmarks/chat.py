@@ -235,9 +235,9 @@ def stage_times(data: Path, questions: list[str], warmup: int) -> dict[str, list
     retriever = HybridRetriever(
         embedder=embedder, stores=stores, candidates=n, alpha=settings.hybrid_alpha
     )
-    [meta] = stores.vectors.collection.get(limit=1, include=["metadatas"])["metadatas"] or [{}]
-    scope = Scope(str(meta["owner_id"]), str(meta["chat_id"]), None)
-    where = {"$and": [{"owner_id": scope.owner_id}, {"chat_id": scope.chat_id}]}
+    [chat_id] = stores.vectors.chat_ids()
+    [meta] = stores.vectors.metadata(chat_id, sorted(stores.vectors.ids(chat_id))[:1]).values()
+    scope = Scope(str(meta["owner_id"]), chat_id, None)
     times: dict[str, list[float]] = {}
 
     def timed(name: str, call: Callable[[], Any]) -> Any:
@@ -250,7 +250,7 @@ def stage_times(data: Path, questions: list[str], warmup: int) -> dict[str, list
         [vector] = timed("query embedding (MiniLM, OpenVINO)", lambda: embedder.embed([question]))
         found = timed(
             f"Chroma query ({n} candidates)",
-            lambda: stores.vectors.query(vector, k=n, where=where),
+            lambda: stores.vectors.query(scope.chat_id, vector, k=n),
         )
         timed(
             f"FTS5 query ({n} candidates)",

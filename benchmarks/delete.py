@@ -81,19 +81,19 @@ def main() -> None:
             file_id = f"file-{name}"
             chunks = fill(stores, text, file_id)
             started = time.perf_counter()
-            remove_file(stores, file_id=file_id)
+            remove_file(stores, chat_id="chat", file_id=file_id)
             bulk = time.perf_counter() - started
             assert counts(stores, file_id=file_id) == {"vectors": 0, "keywords": 0}
 
             fill(stores, text, file_id)
-            ids = sorted(vectors.ids(file_id=file_id))
+            ids = sorted(vectors.ids("chat", file_id=file_id))
             sample = ids[:LOOP_SAMPLE]
             started = time.perf_counter()
             for chunk_id in sample:
                 keywords.delete_ids([chunk_id])
-                vectors.delete_ids([chunk_id])
+                vectors.delete_ids("chat", [chunk_id])
             loop = (time.perf_counter() - started) * len(ids) / len(sample)  # extrapolated
-            remove_file(stores, file_id=file_id)
+            remove_file(stores, chat_id="chat", file_id=file_id)
             rows.append(
                 (
                     name,

@@ -100,7 +100,8 @@ def ragline_chunks(data_dir: Path) -> list[str]:
 
     stores = build_stores(Settings(_env_file=None, ragline_data_dir=data_dir))  # type: ignore[call-arg]
     try:
-        ids = stores.vectors.collection.get(include=[])["ids"]
+        [chat_id] = stores.vectors.chat_ids()  # the benchmark's one assistant
+        ids = sorted(stores.vectors.ids(chat_id))
         texts = stores.keywords.texts(ids)  # the keyword index keeps the chunk text
         return [texts[i] for i in ids if texts.get(i)]
     finally:

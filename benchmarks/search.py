@@ -68,14 +68,17 @@ def ingest_scifact(data: Path, work: Path) -> str:
 
 def fill_other_assistants(data: Path, total: int) -> int:
     """Copies of the searched assistant's chunks under other owners and chats, up to
-    ``total`` chunks in the stores."""
+    ``total`` chunks in the stores (each assistant has its own Chroma collection; the
+    keyword index is one table for all)."""
     from ragline.config import Settings
     from ragline.rag.providers import build_stores
     from ragline.rag.stores.base import KeywordDoc
 
     stores = build_stores(Settings(_env_file=None, ragline_data_dir=data))  # type: ignore[call-arg]
     try:
-        got = stores.vectors.collection.get(include=["embeddings", "metadatas"])
+        [chat_id] = stores.vectors.chat_ids()
+        collection = stores.vectors.client.get_collection(stores.vectors.collection_name(chat_id))
+        got = collection.get(include=["embeddings", "metadatas"])
         ids, metas = got["ids"], got["metadatas"] or []
         vectors = np.asarray(got["embeddings"], dtype=np.float32)
         texts = stores.keywords.texts(ids)
@@ -105,7 +108,7 @@ def fill_other_assistants(data: Path, total: int) -> int:
                 stores.vectors.upsert(new_ids, noisy[start : start + len(part)], new_meta)
             stored += n
             copy += 1
-        return stores.vectors.collection.count()
+        return stores.vectors.count()
     finally:
         stores.keywords.close()
 

@@ -171,8 +171,11 @@ def eval_retrieval(
     ],
     split: Annotated[str, typer.Option(help="The qrels file to score.")] = "test",
 ) -> None:
-    """nDCG@10 and recall@100 of dense, keyword and hybrid retrieval on a BEIR dataset,
-    ingested into a throwaway assistant (temporary data dir, embedded stores)."""
+    """nDCG@10 and recall@100 of dense, keyword and hybrid retrieval on a BEIR dataset.
+
+    The corpus is ingested into a throwaway assistant (temporary data dir, embedded stores)
+    with the configured embedder and chunk size; RETRIEVAL_CANDIDATES and HYBRID_ALPHA apply.
+    """
     from ragline.evaluation.retrieval import evaluate_retrieval, load_beir, render
 
     settings = _settings()

@@ -158,9 +158,10 @@ def claim_many(
     return claims, busy
 
 
-def _abandon(context: WorkerContext, file_id: uuid.UUID, token: str) -> None:
+def _abandon(context: WorkerContext, claimed: Claim) -> None:
     """This job's file was deleted or replaced: release the lease so the next version's job
     can start, and remove anything written for a file that no longer exists."""
+    file_id, token = claimed.file_id, claimed.token
     with context.engine.begin() as connection:
         connection.execute(
             update(ChatFile)
@@ -169,7 +170,7 @@ def _abandon(context: WorkerContext, file_id: uuid.UUID, token: str) -> None:
         )
         exists = connection.execute(select(ChatFile.id).where(ChatFile.id == file_id)).first()
     if exists is None:
-        remove_file(context.stores, file_id=str(file_id))
+        remove_file(context.stores, chat_id=claimed.job.chat_id, file_id=str(file_id))
 
 
 def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
@@ -228,7 +229,7 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
             else:
                 abandoned.append(claimed)
     for claimed in abandoned:
-        _abandon(context, claimed.file_id, claimed.token)
+        _abandon(context, claimed)
     for claimed, plan in started:
         context.sink.submit(_work(context, claimed, plan))
 
@@ -252,12 +253,13 @@ def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
 
     def on_error(exc: BaseException) -> None:
         if isinstance(exc, JobObsolete):
-            _abandon(context, claimed.file_id, claimed.token)
+            _abandon(context, claimed)
         elif isinstance(exc, Exception):
             _retry_or_fail(context, claimed, exc)
 
     return FileWork(
         key=claimed.job.file_id,
+        chat_id=claimed.job.chat_id,
         new=plan.new,
         kept=plan.kept,
         stale=plan.stale,
@@ -304,7 +306,7 @@ def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
             if result.rowcount == 0:
                 lost.append(claimed)
     for claimed in lost:
-        _abandon(context, claimed.file_id, claimed.token)
+        _abandon(context, claimed)
     for _, claimed, plan in done:
         logger.info(
             "ingest %s v%s: %d chunks (%d embedded, %d kept, %d removed)",

@@ -18,9 +18,9 @@ from datetime import timedelta
 from sqlalchemy import Engine, delete, select
 
 from ragline.documents.storage import FileStorage
-from ragline.models import FilePurge
+from ragline.models import Chat, FilePurge
 from ragline.models.base import utcnow
-from ragline.rag.ingest.store import Stores, remove_file
+from ragline.rag.ingest.store import Stores, remove_chat, remove_file
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +30,21 @@ def run_purges(
 ) -> None:
     for file_id in file_ids:
         with engine.begin() as connection:
-            key = connection.execute(
-                select(FilePurge.storage_key).where(FilePurge.file_id == uuid.UUID(file_id))
-            ).scalar_one_or_none()
-        if key is None:
+            row = connection.execute(
+                select(FilePurge.chat_id, FilePurge.storage_key).where(
+                    FilePurge.file_id == uuid.UUID(file_id)
+                )
+            ).first()
+        if row is None:
             continue  # already purged
-        remove_file(stores, file_id=file_id)
-        storage.delete(key)
+        chat_id = str(row.chat_id)
+        remove_file(stores, chat_id=chat_id, file_id=file_id)
+        storage.delete(row.storage_key)
         with engine.begin() as connection:
             connection.execute(delete(FilePurge).where(FilePurge.file_id == uuid.UUID(file_id)))
+            chat_gone = connection.execute(select(Chat.id).where(Chat.id == row.chat_id)).first()
+        if chat_gone is None:  # the assistant was deleted: drop its (now empty) collection
+            remove_chat(stores, chat_id=chat_id)
         logger.info("purged deleted file %s", file_id)
 
 

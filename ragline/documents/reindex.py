@@ -29,12 +29,12 @@ def reindex_stale(settings: Settings) -> int:
         engine = sync_engine(settings)
         with engine.begin() as connection:
             stale = connection.execute(
-                select(ChatFile.id).where(
+                select(ChatFile.id, ChatFile.chat_id).where(
                     ChatFile.status == FileStatus.INDEXED, ChatFile.embedding_model != model
                 )
             ).all()
-        for (file_id,) in stale:
-            remove_file(documents.stores, file_id=str(file_id))
+        for file_id, chat_id in stale:
+            remove_file(documents.stores, chat_id=str(chat_id), file_id=str(file_id))
             with engine.begin() as connection:
                 connection.execute(
                     update(ChatFile)
@@ -55,7 +55,7 @@ def reindex_stale(settings: Settings) -> int:
         with engine.connect() as connection:
             versions = connection.execute(
                 select(ChatFile.id, ChatFile.version).where(
-                    ChatFile.id.in_([file_id for (file_id,) in stale])
+                    ChatFile.id.in_([file_id for file_id, _ in stale])
                 )
             ).all()
         build_queue(settings).enqueue([(str(row.id), int(row.version)) for row in versions])

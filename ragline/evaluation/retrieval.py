@@ -207,7 +207,13 @@ def ingest_corpus(
             chunks += len(plan.new)
             completion.expect()
             sink.submit(
-                FileWork(key=file_id, new=plan.new, on_progress=_ignore, on_error=completion.failed)
+                FileWork(
+                    key=file_id,
+                    chat_id=scope.chat_id,
+                    new=plan.new,
+                    on_progress=_ignore,
+                    on_error=completion.failed,
+                )
             )
         completion.wait()
     finally:
@@ -301,9 +307,10 @@ def evaluate_retrieval(dataset: BeirDataset, *, settings: Settings) -> Retrieval
     with tempfile.TemporaryDirectory(prefix="ragline-eval-", ignore_cleanup_errors=True) as tmp:
         local = throwaway_settings(settings, Path(tmp) / "data")
         embedder = build_embedder(local)
+        query_embedder = build_embedder(local, for_queries=True)  # as the chat builds it
         stores = build_stores(local)
         retriever = HybridRetriever(
-            embedder=embedder,
+            embedder=query_embedder,
             stores=stores,
             candidates=local.retrieval_candidates,
             alpha=local.hybrid_alpha,
@@ -322,7 +329,7 @@ def evaluate_retrieval(dataset: BeirDataset, *, settings: Settings) -> Retrieval
             logger.info("ingested %d chunks in %.1f s", corpus.chunks, ingest_seconds)
             # Query vectors in one batch up front (the embedding cache keeps them), so the
             # times compare retrieval alone across modes.
-            embedder.embed(list(dataset.queries.values()))
+            query_embedder.embed(list(dataset.queries.values()))
             results = [evaluate_mode(retriever, dataset, corpus, mode) for mode in MODES]
         finally:
             retriever.close()

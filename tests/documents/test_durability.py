@@ -30,12 +30,12 @@ def _poll(client: httpx.Client, chat_id: str, file_id: str) -> dict[str, object]
     return response.json()  # type: ignore[no-any-return]
 
 
-def _stored_chunks(data_dir: Path, file_id: str) -> list[dict[str, object]]:
+def _stored_chunks(data_dir: Path, chat_id: str, file_id: str) -> list[dict[str, object]]:
     stores = build_stores(Settings(_env_file=None, ragline_data_dir=data_dir))  # type: ignore[call-arg]
     try:
-        ids = sorted(stores.vectors.ids(file_id=file_id))
+        ids = sorted(stores.vectors.ids(chat_id, file_id=file_id))
         assert stores.keywords.count(file_id=file_id) == len(ids)
-        return [chunk["metadata"] for chunk in get_chunks(stores, ids).values()]
+        return [chunk["metadata"] for chunk in get_chunks(stores, chat_id, ids).values()]
     finally:
         stores.keywords.close()
 
@@ -80,7 +80,7 @@ def test_sigkill_mid_job_then_restart_finishes_without_duplicates(tmp_path: Path
             assert time.monotonic() < deadline, status
             time.sleep(0.2)
         assert status["status"] == "indexed", status
-    chunks = _stored_chunks(data, file_id)
+    chunks = _stored_chunks(data, chat["id"], file_id)
     assert len(chunks) == total
     assert sorted(int(c["ordinal"]) for c in chunks) == list(range(total))  # each chunk once
 

@@ -73,10 +73,10 @@ async def test_every_format_is_indexed_with_metadata_then_deleted(
         assert body["kind"] == SAMPLES[name][1]
         assert body["progress"]["done"] == body["progress"]["total"] > 0
         assert body["embedding_model"] and body["embedding_dimension"] == 384
-        chunk_ids = stores.vectors.ids(file_id=file_id)
+        chunk_ids = stores.vectors.ids(chat["id"], file_id=file_id)
         assert len(chunk_ids) == body["progress"]["total"]
         assert stores.keywords.count(file_id=file_id) == len(chunk_ids)
-        chunks = get_chunks(stores, sorted(chunk_ids))
+        chunks = get_chunks(stores, chat["id"], sorted(chunk_ids))
         for chunk in chunks.values():
             meta = chunk["metadata"]
             assert meta["file_id"] == file_id and meta["chat_id"] == chat["id"]
@@ -89,12 +89,16 @@ async def test_every_format_is_indexed_with_metadata_then_deleted(
 
     pdf_pages = {
         c["metadata"]["page"]: c["text"]
-        for c in get_chunks(stores, sorted(stores.vectors.ids(file_id=ids["paper.pdf"]))).values()
+        for c in get_chunks(
+            stores, chat["id"], sorted(stores.vectors.ids(chat["id"], file_id=ids["paper.pdf"]))
+        ).values()
     }
     assert "beavers" in pdf_pages[2] and "otters" in pdf_pages[1]
     html_text = " ".join(
         c["text"]
-        for c in get_chunks(stores, sorted(stores.vectors.ids(file_id=ids["page.html"]))).values()
+        for c in get_chunks(
+            stores, chat["id"], sorted(stores.vectors.ids(chat["id"], file_id=ids["page.html"]))
+        ).values()
     )
     assert "var x" not in html_text
 
@@ -165,8 +169,8 @@ async def test_replace_reembeds_only_changed_chunks(
     )
     first = await wait_final(client, chat["id"], file_id)
     assert first["status"] == "indexed" and first["progress"]["total"] >= 50
-    before = vectors.ids(file_id=file_id)
-    texts_before = {i: c["text"] for i, c in get_chunks(stores, sorted(before)).items()}
+    before = vectors.ids(chat["id"], file_id=file_id)
+    texts_before = {i: c["text"] for i, c in get_chunks(stores, chat["id"], sorted(before)).items()}
 
     middle = len(paragraphs) // 2
     paragraphs[middle] = "This paragraph was rewritten completely: herons, not rivers."
@@ -180,13 +184,13 @@ async def test_replace_reembeds_only_changed_chunks(
     second = await wait_final(client, chat["id"], file_id)
     assert second["status"] == "indexed"
 
-    after = vectors.ids(file_id=file_id)
+    after = vectors.ids(chat["id"], file_id=file_id)
     kept, new, gone = before & after, after - before, before - after
     assert len(after) == second["progress"]["total"]
     assert len(new) <= 2 and len(gone) <= 2, (len(new), len(gone))
     assert len(kept) >= len(before) - 2
-    assert any("herons, not rivers" in get_chunks(stores, [i])[i]["text"] for i in new)
-    assert all(get_chunks(stores, [i])[i]["text"] == texts_before[i] for i in kept)
+    assert any("herons, not rivers" in get_chunks(stores, chat["id"], [i])[i]["text"] for i in new)
+    assert all(get_chunks(stores, chat["id"], [i])[i]["text"] == texts_before[i] for i in kept)
     assert state.documents.stores.keywords.count(file_id=file_id) == len(after)
 
     same = await client.put(

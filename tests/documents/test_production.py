@@ -146,7 +146,8 @@ async def test_reindex_after_model_change(
         async with running_app(other) as (client, state):
             after = await wait_final(client, chat["id"], file_id)
             vectors = state.documents.stores.vectors
-            stored = vectors.collection.get(where={"file_id": file_id}, include=["embeddings"])
+            collection = vectors.client.get_collection(vectors.collection_name(chat["id"]))
+            stored = collection.get(where={"file_id": file_id}, include=["embeddings"])
     assert after["status"] == "indexed"
     assert (after["embedding_model"], after["embedding_dimension"]) == ("fake-embed-64", 64)
     assert after["version"] == before["version"] + 1

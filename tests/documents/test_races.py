@@ -55,7 +55,7 @@ async def test_replace_while_ingesting(doc_settings: Settings, db: Any) -> None:
         final = await wait_final(client, chat_id, file_id)
         await asyncio.sleep(1.0)  # let anything still in flight land
         stores = state.documents.stores
-        chunks = get_chunks(stores, sorted(stores.vectors.ids(file_id=file_id)))
+        chunks = get_chunks(stores, chat_id, sorted(stores.vectors.ids(chat_id, file_id=file_id)))
         keyword_rows = stores.keywords.count(file_id=file_id)
     assert final["status"] == "indexed" and final["version"] == 2
     assert len(chunks) == final["progress"]["total"]

@@ -71,7 +71,7 @@ def prepare_file(
         )
     nodes = chunk_documents(documents, tokenizer=tokenizer, chunk_size=chunk_size)
     nodes = assign_chunk_ids(nodes, file_id=job.file_id)
-    stored = set() if fresh else stored_ids(stores, file_id=job.file_id)
+    stored = set() if fresh else stored_ids(stores, chat_id=job.chat_id, file_id=job.file_id)
     return plan_changes(nodes, stored=stored)
 
 

@@ -36,6 +36,7 @@ class FileWork:
     """One file's changes, and what to tell the job as they are applied."""
 
     key: str
+    chat_id: str
     new: Sequence[TextNode]
     on_progress: Callable[[int], None]  # new chunks of this work stored so far
     on_error: Callable[[BaseException], None]
@@ -165,7 +166,8 @@ class IngestSink:
                 if nodes:
                     add_chunks(self.stores, nodes, live_vectors)
                 refresh_metadata(self.stores, [n for work in completing for n in work.kept])
-                remove_chunks(self.stores, [i for work in completing for i in work.stale])
+                for work in completing:
+                    remove_chunks(self.stores, chat_id=work.chat_id, ids=work.stale)
             except BaseException as exc:
                 self._fail(live, exc)
             else:

@@ -48,8 +48,8 @@ def chunk_metadata(node: TextNode) -> dict[str, str | int | float | bool]:
     return out
 
 
-def stored_ids(stores: Stores, *, file_id: str) -> set[str]:
-    return stores.vectors.ids(file_id=file_id)
+def stored_ids(stores: Stores, *, chat_id: str, file_id: str) -> set[str]:
+    return stores.vectors.ids(chat_id, file_id=file_id)
 
 
 def add_chunks(
@@ -81,26 +81,31 @@ def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
         stores.vectors.update_metadata([n.id_ for n in nodes], [chunk_metadata(n) for n in nodes])
 
 
-def remove_chunks(stores: Stores, ids: Sequence[str]) -> None:
+def remove_chunks(stores: Stores, *, chat_id: str, ids: Sequence[str]) -> None:
     if ids:
         stores.keywords.delete_ids(ids)
-        stores.vectors.delete_ids(ids)
+        stores.vectors.delete_ids(chat_id, ids)
 
 
-def remove_file(stores: Stores, *, file_id: str) -> None:
+def remove_file(stores: Stores, *, chat_id: str, file_id: str) -> None:
     stores.keywords.delete_file(file_id)
-    stores.vectors.delete_where(file_id=file_id)
+    stores.vectors.delete_where(chat_id, file_id=file_id)
 
 
-def get_chunks(stores: Stores, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Metadata (Chroma) and text (keyword index) of the stored chunks among ``ids``."""
-    metadata = stores.vectors.metadata(ids)
+def remove_chat(stores: Stores, *, chat_id: str) -> None:
+    stores.keywords.delete_chat(chat_id)
+    stores.vectors.delete_chat(chat_id)
+
+
+def get_chunks(stores: Stores, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Metadata (Chroma) and text (keyword index) of the chat's stored chunks among ``ids``."""
+    metadata = stores.vectors.metadata(chat_id, ids)
     texts = stores.keywords.texts(list(metadata))
     return {i: {"metadata": meta, "text": texts.get(i, "")} for i, meta in metadata.items()}
 
 
 def counts(stores: Stores, **where: str) -> Mapping[str, int]:
     return {
-        "vectors": stores.vectors.count(**where),
+        "vectors": stores.vectors.count(**where),  # chat_id picks the collection
         "keywords": stores.keywords.count(**where),
     }

@@ -93,14 +93,14 @@ class HybridRetriever:
         dense_hits = [] if mode is Mode.KEYWORD else self._dense(query, scope, n, embedding)
         keyword_hits = keyword.result() if keyword is not None else []
         fused = convex_fusion(dense_hits, keyword_hits, alpha=self._alpha)[:k]
-        return self._load(fused)
+        return self._load(scope, fused)
 
     def _dense(
         self, query: str, scope: Scope, n: int, embedding: Sequence[float] | None
     ) -> list[Hit]:
         vector = embedding if embedding is not None else self.embed_query(query)
         try:
-            found = self._stores.vectors.query(vector, k=n, where=_where(scope))
+            found = self._stores.vectors.query(scope.chat_id, vector, k=n, where=_where(scope))
         except Exception as exc:  # Chroma raises many types; all mean "cannot search"
             raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
         return [Hit(id=i, score=s) for i, s in found]
@@ -117,10 +117,10 @@ class HybridRetriever:
         except Exception as exc:
             raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
 
-    def _load(self, fused: Sequence[Fused]) -> list[RetrievedChunk]:
+    def _load(self, scope: Scope, fused: Sequence[Fused]) -> list[RetrievedChunk]:
         ids = [f.id for f in fused]
         try:
-            metadata = self._stores.vectors.metadata(ids) if ids else {}
+            metadata = self._stores.vectors.metadata(scope.chat_id, ids)
             texts = self._stores.keywords.texts(ids)
         except Exception as exc:
             raise StoreUnavailable(f"the stores could not be read: {exc}") from exc
@@ -134,11 +134,12 @@ class HybridRetriever:
         self._pool.shutdown(wait=False)
 
 
-def _where(scope: Scope) -> dict[str, Any]:
-    clauses: list[dict[str, Any]] = [{"owner_id": scope.owner_id}, {"chat_id": scope.chat_id}]
-    if scope.file_ids is not None:
-        clauses.append({"file_id": {"$in": list(scope.file_ids)}})
-    return {"$and": clauses}
+def _where(scope: Scope) -> dict[str, Any] | None:
+    """Owner and chat are the collection itself (see ``ChromaVectorStore``); files, when
+    restricted, are a filter inside the same query."""
+    if scope.file_ids is None:
+        return None
+    return {"file_id": {"$in": list(scope.file_ids)}}
 
 
 def _chunk(fused: Fused, meta: dict[str, Any], text: str) -> RetrievedChunk:

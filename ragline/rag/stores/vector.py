@@ -12,11 +12,14 @@ and its insert by about a quarter.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import chromadb
+import chromadb.errors
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
@@ -44,23 +47,58 @@ def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
 
 
 class ChromaVectorStore:
-    def __init__(self, client: ClientAPI, collection_name: str) -> None:
+    """One Chroma collection per assistant, named ``{prefix}-{chat_id}``.
+
+    The collection *is* the owner-and-chat filter, applied inside Chroma: a query reads only
+    that assistant's vectors. Chroma's local metadata filter costs about 4 µs per matching
+    record (measured: 60-70 ms for a 12.8k-chunk assistant among 100k chunks, against
+    2 ms for an unfiltered query of a collection of that size), so filtering one shared
+    collection by owner and chat could not serve interactive search. Deleting an assistant
+    drops its collection. Records still carry owner, chat and file ids as metadata.
+    """
+
+    def __init__(self, client: ClientAPI, collection_prefix: str) -> None:
         self.client = client
-        self.name = collection_name
-        self.collection = self._open()
+        self.prefix = collection_prefix
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
         self._max_batch = max(1, min(client.get_max_batch_size(), 5000))
 
-    def _open(self) -> Collection:
-        return self.client.get_or_create_collection(
-            self.name,
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=None,
-        )
+    def collection_name(self, chat_id: str) -> str:
+        return f"{self.prefix}-{chat_id}"
+
+    def _collection(self, chat_id: str, *, create: bool) -> Collection | None:
+        with self._lock:
+            found = self._collections.get(chat_id)
+        if found is not None:
+            return found
+        name = self.collection_name(chat_id)
+        if create:
+            collection = self.client.get_or_create_collection(
+                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+            )
+        else:
+            try:
+                collection = self.client.get_collection(name, embedding_function=None)
+            except (chromadb.errors.NotFoundError, ValueError):
+                return None
+        with self._lock:
+            self._collections[chat_id] = collection
+        return collection
+
+    def chat_ids(self) -> list[str]:
+        """Assistants that have a collection."""
+        start = len(self.prefix) + 1
+        return [
+            c.name[start:]
+            for c in self.client.list_collections()
+            if c.name.startswith(self.prefix + "-")
+        ]
 
     def reset(self) -> None:
-        """Drop and recreate the (empty) collection, e.g. for a model of another dimension."""
-        self.client.delete_collection(self.name)
-        self.collection = self._open()
+        """Drop every assistant's collection, e.g. for a model of another dimension."""
+        for chat_id in self.chat_ids():
+            self.delete_chat(chat_id)
 
     def upsert(
         self,
@@ -68,42 +106,64 @@ class ChromaVectorStore:
         embeddings: Sequence[Sequence[float]],
         metadatas: Sequence[Metadata],
     ) -> None:
-        for part in _batches(ids, self._max_batch):
-            self.collection.upsert(
-                ids=list(ids[part]),
-                embeddings=np.asarray(embeddings[part], dtype=np.float32),
-                metadatas=[dict(m) for m in metadatas[part]],
-            )
+        """Records go to the collection of their ``chat_id`` metadata."""
+        for chat_id, rows in _by_chat(metadatas).items():
+            collection = self._collection(chat_id, create=True)
+            assert collection is not None
+            for part in _batches(rows, self._max_batch):
+                chosen = rows[part]
+                collection.upsert(
+                    ids=[ids[i] for i in chosen],
+                    embeddings=np.asarray([embeddings[i] for i in chosen], dtype=np.float32),
+                    metadatas=[dict(metadatas[i]) for i in chosen],
+                )
 
     def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Metadata]) -> None:
-        for part in _batches(ids, self._max_batch):
-            self.collection.update(
-                ids=list(ids[part]), metadatas=[dict(m) for m in metadatas[part]]
-            )
+        for chat_id, rows in _by_chat(metadatas).items():
+            collection = self._collection(chat_id, create=False)
+            if collection is None:
+                continue
+            for part in _batches(rows, self._max_batch):
+                chosen = rows[part]
+                collection.update(
+                    ids=[ids[i] for i in chosen], metadatas=[dict(metadatas[i]) for i in chosen]
+                )
 
-    def ids(self, **where: str) -> set[str]:
-        """Ids of the records whose metadata equals ``where`` (e.g. ``file_id=...``)."""
-        result = self.collection.get(where=_where(where), include=[])
+    def ids(self, chat_id: str, **where: str) -> set[str]:
+        """Ids of the assistant's records whose metadata equals ``where`` (all if empty)."""
+        collection = self._collection(chat_id, create=False)
+        if collection is None:
+            return set()
+        result = collection.get(where=_where(where) if where else None, include=[])
         return set(result["ids"])
 
-    def metadata(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def metadata(self, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata by id, for the ids that exist."""
-        if not ids:
+        collection = self._collection(chat_id, create=False)
+        if not ids or collection is None:
             return {}
-        result = self.collection.get(ids=list(ids), include=["metadatas"])
+        result = collection.get(ids=list(ids), include=["metadatas"])
         metadatas = result["metadatas"] or []
         return {id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)}
 
     def query(
-        self, embedding: Sequence[float], *, k: int, where: Mapping[str, Any]
+        self,
+        chat_id: str,
+        embedding: Sequence[float],
+        *,
+        k: int,
+        where: Mapping[str, Any] | None = None,
     ) -> list[tuple[str, float]]:
-        """The ``k`` nearest records matching ``where`` (Chroma's filter syntax, applied
-        inside Chroma), as (id, cosine similarity), best first. Without metadata: reading
-        it for every candidate doubled the query's time; callers read the few they keep."""
-        result = self.collection.query(
+        """The ``k`` nearest of the assistant's records (matching ``where``, Chroma's filter
+        syntax, applied inside Chroma), as (id, cosine similarity), best first. Without
+        metadata: callers read it for the few they keep."""
+        collection = self._collection(chat_id, create=False)
+        if collection is None:
+            return []
+        result = collection.query(
             query_embeddings=np.asarray([embedding], dtype=np.float32),
             n_results=k,
-            where=cast(Any, where),
+            where=cast(Any, where) if where else None,
             include=["distances"],
         )
         distances = (result["distances"] or [[]])[0]
@@ -112,15 +172,40 @@ class ChromaVectorStore:
             for id_, distance in zip(result["ids"][0], distances, strict=True)
         ]
 
-    def count(self, **where: str) -> int:
-        return len(self.ids(**where)) if where else self.collection.count()
+    def count(self, chat_id: str | None = None, **where: str) -> int:
+        """Records of one assistant (matching ``where``), or of all (a scan: tests, tools)."""
+        chats = [chat_id] if chat_id is not None else self.chat_ids()
+        total = 0
+        for chat in chats:
+            collection = self._collection(chat, create=False)
+            if collection is not None:
+                total += len(self.ids(chat, **where)) if where else collection.count()
+        return total
 
-    def delete_ids(self, ids: Sequence[str]) -> None:
+    def delete_ids(self, chat_id: str, ids: Sequence[str]) -> None:
+        collection = self._collection(chat_id, create=False)
+        if collection is None:
+            return
         for part in _batches(ids, self._max_batch):
-            self.collection.delete(ids=list(ids[part]))
+            collection.delete(ids=list(ids[part]))
 
-    def delete_where(self, **where: str) -> None:
-        self.collection.delete(where=_where(where))
+    def delete_where(self, chat_id: str, **where: str) -> None:
+        collection = self._collection(chat_id, create=False)
+        if collection is not None:
+            collection.delete(where=_where(where))
+
+    def delete_chat(self, chat_id: str) -> None:
+        with self._lock:
+            self._collections.pop(chat_id, None)
+        with contextlib.suppress(chromadb.errors.NotFoundError, ValueError):
+            self.client.delete_collection(self.collection_name(chat_id))
+
+
+def _by_chat(metadatas: Sequence[Metadata]) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, meta in enumerate(metadatas):
+        groups.setdefault(str(meta["chat_id"]), []).append(i)
+    return groups
 
 
 def _where(conditions: Mapping[str, str]) -> Any:
