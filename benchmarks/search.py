@@ -55,8 +55,8 @@ def distinct_queries(count: int, seed: int = 7) -> list[str]:
     return out[:count]
 
 
-def ingest_scifact(data: Path, work: Path) -> str:
-    paths = write_corpus(scifact_corpus(), work / "corpus")
+def ingest_scifact(data: Path, work: Path, limit: int | None) -> str:
+    paths = write_corpus(scifact_corpus(limit), work / "corpus")
     with ragline_server(data) as base:
         chat = httpx.post(f"{base}/chats", json={"title": "scifact"}, headers=DEV).json()
         started = time.perf_counter()
@@ -216,6 +216,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument(
+        "--docs", type=int, default=None, help="abstracts in the searched assistant (all)"
+    )
     args = parser.parse_args()
 
     require(SCIFACT / "corpus.jsonl")
@@ -228,9 +231,9 @@ def main() -> None:
         work = Path(tmp)
         data = work / "data"
         data.mkdir()
-        chat_id = ingest_scifact(data, work)
+        chat_id = ingest_scifact(data, work, args.docs)
         total = fill_other_assistants(data, args.chunks)
-        print(f"stores hold {total:,} chunks; the searched assistant holds SciFact")
+        print(f"stores hold {total:,} chunks; the searched assistant holds SciFact's")
         baseline = in_process_baseline(data, chat_id, baseline_q)
         with ragline_server(data) as base:
             with httpx.Client(base_url=base, headers=DEV, timeout=30) as client:
