@@ -258,7 +258,7 @@ def stage_times(data: Path, questions: list[str], warmup: int) -> dict[str, list
                 question, owner_id=scope.owner_id, chat_id=scope.chat_id, k=n
             ),
         )
-        ids = [hit_id for hit_id, _, _ in found[:k]]
+        ids = [hit_id for hit_id, _ in found[:k]]
         timed(f"chunk texts (top {k})", lambda: stores.keywords.texts(ids))
         timed("retrieve() as a whole", lambda: retriever.retrieve(question, scope, k=k))
 
