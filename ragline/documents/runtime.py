@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,22 +35,25 @@ class Documents:
     consumer: Any = field(default=None)
 
     async def enqueue(self, files: list[tuple[str, int]]) -> None:
-        """Best effort: the rows are committed first, so a lost message is recovered later."""
-        if not files:
-            return
-        try:
-            await asyncio.to_thread(self.queue.enqueue, files)
-        except Exception:  # the reaper re-sends unfinished files
-            logger.exception("could not enqueue %d file(s); they will be re-queued", len(files))
+        """Queue ingestion jobs for these (file id, version) pairs."""
+        await _send(self.queue.enqueue, files, "ingestion")
 
     async def purge(self, file_ids: list[str]) -> None:
-        """Best effort, like ``enqueue``: the purge rows are committed first."""
-        if not file_ids:
-            return
-        try:
-            await asyncio.to_thread(self.queue.purge, file_ids)
-        except Exception:  # the reaper re-sends pending purges
-            logger.exception("could not queue the purge of %d file(s)", len(file_ids))
+        """Queue the purge of these deleted files."""
+        await _send(self.queue.purge, file_ids, "purge")
+
+
+async def _send(send: Callable[[Sequence[Any]], None], items: Sequence[Any], what: str) -> None:
+    """Best effort: the rows behind the messages are committed first, and start-up recovery
+    and the periodic reaper re-send what is still pending, so a lost message is recovered."""
+    if not items:
+        return
+    try:
+        await asyncio.to_thread(send, items)
+    except Exception:
+        logger.exception(
+            "could not queue %d %s message item(s); they will be re-sent", len(items), what
+        )
 
 
 def sync_engine(settings: Settings) -> Engine:

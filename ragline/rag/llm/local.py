@@ -46,10 +46,6 @@ class LocalLLM:
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
 
-    @property
-    def context_tokens(self) -> int:
-        return self._n_ctx
-
     def _model(self) -> Any:
         with self._load_lock:
             if self._llama is None:
@@ -63,10 +59,10 @@ class LocalLLM:
                 )
             return self._llama
 
+    @staticmethod
     def _generate(
-        self, messages: Sequence[ChatMessage], params: GenerationParams
+        llama: Any, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[dict[str, Any]]:
-        llama = self._model()
         chunks: Iterator[dict[str, Any]] = llama.create_chat_completion(
             messages=[{"role": m.role, "content": m.content} for m in messages],
             temperature=params.temperature,
@@ -87,7 +83,7 @@ class LocalLLM:
                 with self._generate_lock:
                     llama = self._model()
                     usage.prompt_tokens = len(_prompt_tokens(llama, messages))
-                    for chunk in self._generate(messages, params):
+                    for chunk in self._generate(llama, messages, params):
                         if stop.is_set():
                             break
                         text = chunk["choices"][0]["delta"].get("content")
