@@ -77,8 +77,10 @@ class Source(BaseModel):
 
 class SearchHit(Source):
     text: str
-    dense_score: float | None
-    keyword_score: float | None
+    dense_score: float | None = Field(description="cosine similarity to the query")
+    keyword_score: float | None = Field(
+        description="BM25 score; null when no query term occurs in the chunk"
+    )
 
 
 class SearchResponse(BaseModel):

@@ -1,60 +1,65 @@
-"""Fusing dense and keyword rankings into one.
+"""Fusing dense and keyword scores into one ranking.
 
-Convex combination of min-max normalised scores (``alpha`` dense, ``1 - alpha`` keyword):
-each list's best candidate scores 1, its worst 0, and a chunk missing from a list scores 0
-there. Unlike reciprocal rank fusion it keeps how far apart the scores are, which measured
-better on SciFact (``ragline eval retrieval``). Ties (equal fused score) go to the better
-dense rank, then the better keyword rank, then the smaller chunk id, so the order is total
-and repeatable.
+Convex combination of min-max normalised scores (``alpha`` dense, ``1 - alpha`` keyword)
+over the *union* of both retrievers' candidates, each candidate scored by *both*
+retrievers: the retriever completes the dense score of keyword-only candidates (from their
+stored vectors) and the BM25 score of dense-only ones (0 when no query term occurs in
+them). Zero-filling a candidate missing from one list instead ranks it as if it were that
+list's worst; measured on SciFact (``ragline eval retrieval``), completing the scores gave
+nDCG@10 0.736 against 0.724 for zero-filling and 0.716 for reciprocal rank fusion, and
+was better at every alpha from 0.3 to 0.7 and every candidate depth from 20 to 100.
+
+Ties (equal fused score) go to the higher dense score, then the higher keyword score, then
+the smaller chunk id, so the order is total and repeatable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-
-from ragline.rag.stores.base import Hit
 
 
 @dataclass(frozen=True, slots=True)
 class Fused:
     id: str
     score: float
-    dense: float | None  # raw cosine similarity, when the dense list had it
-    keyword: float | None  # raw BM25 score, when the keyword list had it
+    dense: float | None  # cosine similarity (None: no vector, e.g. deleted meanwhile)
+    keyword: float | None  # BM25 score (None: no query term occurs in the chunk)
 
 
-def _normalised(hits: Sequence[Hit]) -> dict[str, float]:
-    if not hits:
+def _normalised(scores: Mapping[str, float], ids: Collection[str]) -> dict[str, float]:
+    """Min-max over ``ids``; an id without a score counts as the minimum."""
+    known = [scores[i] for i in ids if i in scores]
+    if not known:
         return {}
-    scores = [hit.score for hit in hits]
-    low, high = min(scores), max(scores)
+    low, high = min(known), max(known)
     span = high - low
-    return {hit.id: (hit.score - low) / span if span > 0 else 1.0 for hit in hits}
+    return {i: (scores[i] - low) / span if span > 0 else 1.0 for i in ids if i in scores}
 
 
-def convex_fusion(dense: Sequence[Hit], keyword: Sequence[Hit], *, alpha: float) -> list[Fused]:
-    """Both inputs best first; returns every candidate, best first."""
-    dense_norm, keyword_norm = _normalised(dense), _normalised(keyword)
-    dense_raw = {hit.id: hit.score for hit in dense}
-    keyword_raw = {hit.id: hit.score for hit in keyword}
-    dense_rank = {hit.id: rank for rank, hit in enumerate(dense)}
-    keyword_rank = {hit.id: rank for rank, hit in enumerate(keyword)}
-    missing = len(dense) + len(keyword)
+def convex_fusion(
+    dense: Mapping[str, float], keyword: Mapping[str, float], *, alpha: float
+) -> list[Fused]:
+    """``dense`` and ``keyword`` map candidate ids to their scores (both retrievers' scores
+    for every candidate, as far as they exist: a chunk matching no query term has no BM25
+    entry and counts as BM25 0). Returns every candidate, best first."""
+    ids = dense.keys() | keyword.keys()
+    dense_norm = _normalised(dense, ids)
+    keyword_norm = _normalised({i: keyword.get(i, 0.0) for i in ids}, ids)
     fused = [
         Fused(
             id=id_,
             score=alpha * dense_norm.get(id_, 0.0) + (1 - alpha) * keyword_norm.get(id_, 0.0),
-            dense=dense_raw.get(id_),
-            keyword=keyword_raw.get(id_),
+            dense=dense.get(id_),
+            keyword=keyword.get(id_),
         )
-        for id_ in dense_raw.keys() | keyword_raw.keys()
+        for id_ in ids
     ]
     fused.sort(
         key=lambda f: (
             -f.score,
-            dense_rank.get(f.id, missing),
-            keyword_rank.get(f.id, missing),
+            -(f.dense if f.dense is not None else -2.0),
+            -(f.keyword or 0.0),
             f.id,
         )
     )

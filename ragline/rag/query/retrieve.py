@@ -14,7 +14,6 @@ from typing import Any
 from ragline.rag.embeddings.base import Embedder
 from ragline.rag.ingest.store import Stores
 from ragline.rag.query.fusion import Fused, convex_fusion
-from ragline.rag.stores.base import Hit
 
 
 class Mode(StrEnum):
@@ -90,24 +89,60 @@ class HybridRetriever:
         keyword = (
             self._pool.submit(self._keyword, query, scope, n) if mode is not Mode.DENSE else None
         )
-        dense_hits = [] if mode is Mode.KEYWORD else self._dense(query, scope, n, embedding)
-        keyword_hits = keyword.result() if keyword is not None else []
-        fused = convex_fusion(dense_hits, keyword_hits, alpha=self._alpha)[:k]
+        vector: Sequence[float] | None = None
+        dense: dict[str, float] = {}
+        if mode is not Mode.KEYWORD:
+            vector = embedding if embedding is not None else self.embed_query(query)
+            dense = self._dense(vector, scope, n)
+        keywords = keyword.result() if keyword is not None else {}
+        if mode is Mode.HYBRID and vector is not None:
+            dense, keywords = self._complete(query, vector, scope, dense, keywords)
+        fused = convex_fusion(dense, keywords, alpha=self._alpha)[:k]
         return self._load(scope, fused)
 
-    def _dense(
-        self, query: str, scope: Scope, n: int, embedding: Sequence[float] | None
-    ) -> list[Hit]:
-        vector = embedding if embedding is not None else self.embed_query(query)
+    def _complete(
+        self,
+        query: str,
+        vector: Sequence[float],
+        scope: Scope,
+        dense: dict[str, float],
+        keywords: dict[str, float],
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Both scores for every candidate (see :mod:`.fusion`): the dense similarity of the
+        keyword-only candidates and the BM25 of the dense-only ones, looked up in parallel."""
+        only_keyword = [i for i in keywords if i not in dense]
+        only_dense = [i for i in dense if i not in keywords]
+        bm25 = self._pool.submit(self._keyword_scores, query, scope, only_dense)
+        try:
+            similarities = self._stores.vectors.similarities(scope.chat_id, vector, only_keyword)
+        except Exception as exc:  # Chroma raises many types; all mean "cannot search"
+            raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
+        return {**dense, **similarities}, {**keywords, **bm25.result()}
+
+    def _keyword_scores(self, query: str, scope: Scope, ids: Sequence[str]) -> dict[str, float]:
+        if not ids:
+            return {}
+        try:
+            return self._stores.keywords.scores(
+                query,
+                ids,
+                owner_id=scope.owner_id,
+                chat_id=scope.chat_id,
+                file_ids=None if scope.file_ids is None else list(scope.file_ids),
+            )
+        except Exception as exc:
+            raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
+
+    def _dense(self, vector: Sequence[float], scope: Scope, n: int) -> dict[str, float]:
         try:
             found = self._stores.vectors.query(scope.chat_id, vector, k=n, where=_where(scope))
         except Exception as exc:  # Chroma raises many types; all mean "cannot search"
             raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
-        return [Hit(id=i, score=s) for i, s in found]
+        return dict(found)
 
-    def _keyword(self, query: str, scope: Scope, n: int) -> list[Hit]:
+    def _keyword(self, query: str, scope: Scope, n: int) -> dict[str, float]:
         try:
-            return self._stores.keywords.search(
+            hits = self._stores.keywords.search(
                 query,
                 owner_id=scope.owner_id,
                 chat_id=scope.chat_id,
@@ -116,6 +151,7 @@ class HybridRetriever:
             )
         except Exception as exc:
             raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
+        return {hit.id: hit.score for hit in hits}
 
     def _load(self, scope: Scope, fused: Sequence[Fused]) -> list[RetrievedChunk]:
         ids = [f.id for f in fused]

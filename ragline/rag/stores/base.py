@@ -63,4 +63,17 @@ class KeywordIndex(Protocol):
         """Best ``k`` chunks of that owner's chat (and files, when given), best first."""
         ...
 
+    def scores(
+        self,
+        query: str,
+        ids: Sequence[str],
+        *,
+        owner_id: str,
+        chat_id: str,
+        file_ids: Sequence[str] | None = None,
+    ) -> dict[str, float]:
+        """BM25 of these chunks for ``query``, on :meth:`search`'s scale (same statistics,
+        same scope), for those of them in the scope that match it (others score 0)."""
+        ...
+
     def close(self) -> None: ...

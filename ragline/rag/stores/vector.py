@@ -172,6 +172,24 @@ class ChromaVectorStore:
             for id_, distance in zip(result["ids"][0], distances, strict=True)
         ]
 
+    def similarities(
+        self, chat_id: str, embedding: Sequence[float], ids: Sequence[str]
+    ) -> dict[str, float]:
+        """Cosine similarity of ``embedding`` to these records (those that exist), on
+        :meth:`query`'s scale: computed from their stored vectors, without a search."""
+        collection = self._collection(chat_id, create=False)
+        if not ids or collection is None:
+            return {}
+        result = collection.get(ids=list(ids), include=["embeddings"])
+        stored = result["embeddings"]
+        if stored is None or len(result["ids"]) == 0:
+            return {}
+        vectors = np.asarray(stored, dtype=np.float32)
+        query = np.asarray(embedding, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+        cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
+        return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
+
     def count(self, chat_id: str | None = None, **where: str) -> int:
         """Records of one assistant (matching ``where``), or of all (a scan: tests, tools)."""
         chats = [chat_id] if chat_id is not None else self.chat_ids()

@@ -101,6 +101,30 @@ def test_owner_chat_and_file_filters_apply_inside_the_query(index: KeywordIndex)
     assert ids(index, "quasar", file_ids=[]) == []
 
 
+def test_scores_of_given_chunks_equal_their_search_scores(index: KeywordIndex) -> None:
+    index.add([doc(f"c{i}", f"{FILLER} insulin {'zebrafish ' * (i % 3)}") for i in range(12)])
+    index.add([doc("f2", "insulin zebrafish", file="f2"), doc("none", "gardening notes")])
+    index.add([doc("bob", "insulin zebrafish", owner="bob")])
+    query = "zebrafish insulin"
+    searched = {
+        hit.id: hit.score
+        for hit in index.search(query, owner_id="alice", chat_id="c1", file_ids=["f1"], k=100)
+    }
+
+    scored = index.scores(
+        query,
+        ["c1", "c4", "c9", "none", "bob", "f2"],
+        owner_id="alice",
+        chat_id="c1",
+        file_ids=["f1"],
+    )
+
+    # Same statistics as search (the file filter included); chunks that match no term,
+    # and chunks outside the scope (another owner, another file), get no score.
+    assert scored == pytest.approx({i: searched[i] for i in ("c1", "c4", "c9")})
+    assert index.scores(query, [], owner_id="alice", chat_id="c1") == {}
+
+
 @pytest.mark.parametrize("how", ["ids", "file", "chat"])
 def test_delete_leaves_nothing(index: KeywordIndex, how: str) -> None:
     index.add([doc(f"d{i}", f"nebula {i}", file="f9", chat="c9") for i in range(30)])

@@ -104,7 +104,7 @@ WITH stats AS (
         p.qtf * ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
         * p.tf * (%(k1)s + 1) / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.length / s.avgdl))
     ) AS score
-    FROM postings AS p JOIN df USING (term) CROSS JOIN stats AS s
+    FROM postings AS p JOIN df USING (term) CROSS JOIN stats AS s {only}
     GROUP BY p.doc ORDER BY score DESC LIMIT %(k)s
 )
 SELECT c.id, top.score FROM top JOIN {chunks} AS c USING (doc)
@@ -113,6 +113,7 @@ ORDER BY top.score DESC, c.id
 """
 
 _FILES = "AND file_id = ANY(%(files)s)"
+_ONLY = "WHERE p.doc IN (SELECT doc FROM {chunks} WHERE id = ANY(%(ids)s))"
 _FILE_DOCS = """AND p.doc IN (
         SELECT doc FROM {chunks}
         WHERE owner_id = %(owner)s AND chat_id = %(chat)s AND file_id = ANY(%(files)s))"""
@@ -252,6 +253,34 @@ class PostgresKeywordIndex:
         file_ids: Sequence[str] | None = None,
         k: int = 10,
     ) -> list[Hit]:
+        return self._search(query, owner_id, chat_id, file_ids, k=k, ids=None)
+
+    def scores(
+        self,
+        query: str,
+        ids: Sequence[str],
+        *,
+        owner_id: str,
+        chat_id: str,
+        file_ids: Sequence[str] | None = None,
+    ) -> dict[str, float]:
+        # Same statistics as search() (the scope's, and the files'); only the scored
+        # chunks are restricted.
+        if not ids:
+            return {}
+        hits = self._search(query, owner_id, chat_id, file_ids, k=len(ids), ids=ids)
+        return {hit.id: hit.score for hit in hits}
+
+    def _search(
+        self,
+        query: str,
+        owner_id: str,
+        chat_id: str,
+        file_ids: Sequence[str] | None,
+        *,
+        k: int,
+        ids: Sequence[str] | None,
+    ) -> list[Hit]:
         counts = hashed_term_counts(query)
         if not counts or (file_ids is not None and not file_ids):
             return []
@@ -259,6 +288,7 @@ class PostgresKeywordIndex:
             _SEARCH,
             files=sql.SQL(_FILES if file_ids is not None else ""),
             file_docs=self._sql(_FILE_DOCS) if file_ids is not None else sql.SQL(""),
+            only=self._sql(_ONLY) if ids is not None else sql.SQL(""),
         )
         params = {
             "terms": list(counts),
@@ -267,6 +297,7 @@ class PostgresKeywordIndex:
             "chat": chat_id,
             "scope": scope_key(owner_id, chat_id),
             "files": list(file_ids or []),
+            "ids": list(ids or []),
             "k1": K1,
             "b": B,
             "k": k,

@@ -162,24 +162,67 @@ class SqliteKeywordIndex:
         file_ids: Sequence[str] | None = None,
         k: int = 10,
     ) -> list[Hit]:
-        counts = term_counts(query)
-        if not counts or (file_ids is not None and not file_ids):
+        expression = _expression(query, owner_id, chat_id, file_ids)
+        if expression is None:
             return []
-        scope = " AND ".join(_quoted([_token("o", owner_id), _token("c", chat_id)]))
-        if file_ids is not None:
-            scope += " AND (" + " OR ".join(_quoted([_token("f", f) for f in file_ids])) + ")"
-        # A term repeated in the query is repeated in the expression, so bm25() counts it
-        # once per occurrence, as BM25's query term frequency does.
-        body = " OR ".join(_quoted([term for term, n in counts.items() for _ in range(n)]))
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, bm25(keyword_fts, 1.0, 0.0) AS score FROM keyword_fts"
                 " WHERE keyword_fts MATCH ? ORDER BY score LIMIT ?",
-                (f"scope : ({scope}) AND body : ({body})", k),
+                (expression, k),
             ).fetchall()
         # FTS5's bm25() is negated so that ascending order is best first.
         return [Hit(id=doc_id, score=-score) for doc_id, score in rows]
 
+    def scores(
+        self,
+        query: str,
+        ids: Sequence[str],
+        *,
+        owner_id: str,
+        chat_id: str,
+        file_ids: Sequence[str] | None = None,
+    ) -> dict[str, float]:
+        # The ids are one more scope condition (their id tokens); bm25() takes its
+        # statistics from the whole table whatever the other conditions, so the scores
+        # equal those of search().
+        expression = _expression(query, owner_id, chat_id, file_ids, ids=ids)
+        if expression is None or not ids:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, bm25(keyword_fts, 1.0, 0.0) FROM keyword_fts WHERE keyword_fts MATCH ?",
+                (expression,),
+            ).fetchall()
+        return {str(doc_id): -float(score) for doc_id, score in rows}
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _any_of(tokens: Sequence[str]) -> str:
+    return "(" + " OR ".join(_quoted(tokens)) + ")"
+
+
+def _expression(
+    query: str,
+    owner_id: str,
+    chat_id: str,
+    file_ids: Sequence[str] | None,
+    *,
+    ids: Sequence[str] | None = None,
+) -> str | None:
+    """The FTS5 query: scope tokens AND any query term; None when nothing can match."""
+    counts = term_counts(query)
+    if not counts or (file_ids is not None and not file_ids):
+        return None
+    scope = " AND ".join(_quoted([_token("o", owner_id), _token("c", chat_id)]))
+    if file_ids is not None:
+        scope += " AND " + _any_of([_token("f", f) for f in file_ids])
+    if ids is not None:
+        scope += " AND " + _any_of([_token("i", i) for i in ids])
+    # A term repeated in the query is repeated in the expression, so bm25() counts it
+    # once per occurrence, as BM25's query term frequency does.
+    body = " OR ".join(_quoted([term for term, n in counts.items() for _ in range(n)]))
+    return f"scope : ({scope}) AND body : ({body})"

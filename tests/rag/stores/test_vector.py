@@ -1,0 +1,37 @@
+"""The Chroma vector store against embedded Chroma and a real Chroma server."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ragline.rag.stores.vector import ChromaVectorStore, chroma_client
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> ChromaVectorStore:
+    if request.param == "server":
+        host, port = request.getfixturevalue("chroma")
+        client = chroma_client(host=host, port=port)
+    else:
+        client = chroma_client(path=tmp_path / "chroma")
+    return ChromaVectorStore(client, f"test-{uuid.uuid4().hex[:12]}")
+
+
+def test_similarities_equal_the_query_scores(store: ChromaVectorStore) -> None:
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(40, 16)).astype(np.float32)
+    ids = [f"v{i}" for i in range(40)]
+    meta = {"owner_id": "alice", "chat_id": "c1", "file_id": "f1"}
+    store.upsert(ids, vectors.tolist(), [meta] * 40)
+    query = rng.normal(size=16).astype(np.float32).tolist()
+
+    searched = dict(store.query("c1", query, k=40))
+    computed = store.similarities("c1", query, ["v3", "v17", "v39", "missing"])
+
+    assert computed == pytest.approx({i: searched[i] for i in ("v3", "v17", "v39")}, abs=1e-5)
+    assert store.similarities("c1", query, []) == {}
+    assert store.similarities("no-such-chat", query, ["v3"]) == {}
