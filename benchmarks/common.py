@@ -64,6 +64,8 @@ def ragline_server(data_dir: Path, **env_extra: str) -> Iterator[str]:
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "RAGLINE_MODEL_CACHE", "XDG_CACHE_HOME"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env |= {"RAGLINE_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING"}
+    # Benchmarks measure throughput: per-user rate limits off.
+    env |= {"RATE_LIMIT_CHAT": "", "RATE_LIMIT_UPLOAD": ""}
     env |= env_extra
     subprocess.run([RAGLINE, "db", "upgrade"], env=env, check=True, capture_output=True)
     log = (data_dir.parent / f"serve-{port}.log").open("ab")

@@ -166,7 +166,7 @@ request = function()
   counter = counter + 1
   local body = bodies[(counter %% #bodies) + 1]
   return wrk.format("POST", "%s", {["Content-Type"] = "application/json",
-    ["X-Ragline-Dev-User"] = "dev"}, body)
+    ["X-Ragline-Dev-User"] = "%s"}, body)
 end
 """
 
@@ -180,7 +180,8 @@ def closed_loop(
     bodies = work / "bodies.txt"
     bodies.write_text("\n".join(json.dumps({"query": q}) for q in queries) + "\n")
     script = work / "search.lua"  # one wrk thread: one counter, no query repeats
-    script.write_text(WRK_SCRIPT % (bodies, f"/chats/{chat_id}/search"))
+    # The assistant's owner: another user would get 404 for every request.
+    script.write_text(WRK_SCRIPT % (bodies, f"/chats/{chat_id}/search", DEV["X-Ragline-Dev-User"]))
     result = subprocess.run(
         ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--latency", "-s", str(script), base],
         capture_output=True,
@@ -269,7 +270,9 @@ def main() -> None:
                 f"endpoint, closed loop, {args.clients} clients (wrk)",
                 f"{closed.get('50%', float('nan')):.1f}",
                 f"{closed.get('99%', float('nan')):.1f}",
-                f"{closed['rps']:.0f}",
+                f"{closed['rps']:.0f}"
+                if not closed.get("non2xx")
+                else f"invalid: {closed['non2xx']:.0f} non-2xx",
                 "≥ 150/s",
             )
         )

@@ -96,12 +96,34 @@ class Settings(BaseSettings):
     redis_db: int = 0
     redis_password: str | None = None
 
-    # --- identity (Entra ID; the sign-in itself lands with issue 5) ----------------------
+    # --- identity: Entra ID (unset: the loopback-only development identity) -------------
     client_id: str | None = None
     client_secret: str | None = None
     tenant_id: str | None = None
     redirect_uri: str | None = None
+    # Members of any of these groups may sign in and use the API (empty: the whole tenant).
     allowed_groups_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where Entra and Graph live; the tests point them at loopback stand-ins.
+    entra_authority_host: str = "https://login.microsoftonline.com"
+    graph_base_url: str = "https://graph.microsoft.com"
+    # Delegated scope an access token must carry (``scp``), and the app roles (``roles``)
+    # that make a caller a ragline user or admin.
+    api_scope: str = "access_as_user"
+    user_app_role: str = "ragline.user"
+    admin_app_role: str = "ragline.admin"
+    token_leeway_seconds: int = Field(default=60, ge=0, le=600)
+    # The tenant's signing keys are refetched at most this often on an unknown key id.
+    jwks_refresh_floor_seconds: float = Field(default=60.0, ge=0.0)
+    # Browser sessions (server-side, in Redis): idle and absolute timeouts.
+    session_cookie_name: str = "ragline_session"
+    session_idle_minutes: int = Field(default=60, ge=1)
+    session_absolute_hours: float = Field(default=12.0, gt=0)
+    # Profile pictures and groups fetched from Microsoft Graph are cached this long.
+    graph_cache_seconds: int = Field(default=24 * 3600, ge=60)
+    # Per-user rate limits (limits' notation, e.g. "30/minute"; empty: no limit).
+    rate_limit_chat: str = "60/minute"
+    rate_limit_upload: str = "120/minute"
+    rate_limit_signin: str = "20/minute"
 
     # --- MySQL / MariaDB (SQL dump import, later issue) ----------------------------------
     mysql_host: str | None = None
@@ -209,6 +231,21 @@ class Settings(BaseSettings):
                     "refusing to start in production: " + "; ".join(problems)
                 )
 
+        if self.entra_configured:
+            missing = [
+                name
+                for name, value in (
+                    ("REDIRECT_URI", self.redirect_uri),
+                    ("REDIS_HOST", self.redis_host),
+                )
+                if not value
+            ]
+            if missing:
+                raise UnsafeConfigurationError(
+                    "Entra ID sign-in needs "
+                    + " and ".join(missing)
+                    + " (the redirect back from Entra, and Redis for the sessions)"
+                )
         if self.ingest_queue is QueueBackend.REDIS and not self.redis_host:
             raise UnsafeConfigurationError("INGEST_QUEUE=redis needs REDIS_HOST")
         if not self.embedded_worker and not self.chroma_host:
@@ -259,9 +296,22 @@ class Settings(BaseSettings):
         auth = f":{quote(self.redis_password, safe='')}@" if self.redis_password else ""
         return f"redis://{auth}{self.redis_host}:{self.redis_port}/{self.redis_db}"
 
+    @property
+    def entra_issuer(self) -> str:
+        """Issuer of the tenant's v2.0 tokens (apps must set accessTokenAcceptedVersion 2)."""
+        return f"{self.entra_authority_host.rstrip('/')}/{self.tenant_id}/v2.0"
+
+    @property
+    def cookies_secure(self) -> bool:
+        """Secure cookies, except for loopback development over plain http."""
+        from urllib.parse import urlsplit
+
+        redirect = urlsplit(self.redirect_uri or "")
+        return not (redirect.scheme == "http" and is_loopback(redirect.hostname or ""))
+
     def check_bind(self, host: str) -> None:
-        """Refuse a public bind in development, where the development identity is active."""
-        if not self.is_production and not is_loopback(host):
+        """Refuse a public bind while the development identity is active."""
+        if not self.entra_configured and not is_loopback(host):
             raise UnsafeConfigurationError(
                 f"refusing to bind {host!r} in development: the development identity lets "
                 "anyone act as any user. Bind 127.0.0.1, or set RAGLINE_ENV=production "

@@ -45,6 +45,10 @@ class Unauthorized(RaglineError):
     status_code = 401
 
 
+class Forbidden(RaglineError):
+    status_code = 403
+
+
 class NotFound(RaglineError):
     status_code = 404
 
@@ -59,6 +63,10 @@ class UnsupportedMediaType(RaglineError):
 
 class Unprocessable(RaglineError):
     status_code = 422
+
+
+class TooManyRequests(RaglineError):
+    status_code = 429
 
 
 class ServiceUnavailable(RaglineError):

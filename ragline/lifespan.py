@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ragline.auth.identity import IdentityProvider, build_identity_provider
+from ragline.auth.identity import IdentityProvider
+from ragline.auth.runtime import AuthRuntime, open_auth
 from ragline.chat.runtime import ChatRuntime, open_chat_runtime
 from ragline.config import Settings, UnsafeConfigurationError
 from ragline.db.engine import build_sessionmaker, engine_from_settings
@@ -37,6 +38,7 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis | None
     identity: IdentityProvider
+    auth: AuthRuntime
     documents: Documents
     chat: ChatRuntime
 
@@ -103,7 +105,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     documents: Documents | None = None
     chat: ChatRuntime | None = None
+    auth: AuthRuntime | None = None
     try:
+        auth = open_auth(settings, redis)
         documents = await asyncio.to_thread(open_documents, settings)
         if lock is not None:  # the only process on these files: partial uploads are dead
             documents.storage.clear_incoming()
@@ -118,11 +122,14 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             engine=engine,
             sessionmaker=build_sessionmaker(engine),
             redis=redis,
-            identity=build_identity_provider(settings),
+            identity=auth.identity,
+            auth=auth,
             documents=documents,
             chat=chat,
         )
     finally:
+        if auth is not None:
+            await auth.aclose()
         if chat is not None:
             await chat.aclose()
         if documents is not None:

@@ -7,7 +7,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from ragline import __version__
+from ragline.admin.router import router as admin_router
+from ragline.api_keys.router import router as api_keys_router
 from ragline.assistants.router import router as assistants_router
+from ragline.auth.router import router as auth_router
 from ragline.chat.router import router as chat_router
 from ragline.config import Settings, get_settings
 from ragline.documents.router import router as documents_router
@@ -51,11 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     routers = (
         health_router,
+        auth_router,
         assistants_router,
         documents_router,
         favourites_router,
+        api_keys_router,
         chat_router,
         openai_router,
+        admin_router,
     )
     for router in routers:
         app.include_router(router)

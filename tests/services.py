@@ -1,5 +1,5 @@
 """Real service processes the tests start themselves on free ports: a Chroma server,
-llama-cpp-python's OpenAI-compatible server, ragline itself."""
+llama-cpp-python's OpenAI-compatible server, a private Redis, ragline itself."""
 
 from __future__ import annotations
 
@@ -63,6 +63,45 @@ def chroma_server(path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes
     try:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", process=process)
         yield "127.0.0.1", port, process
+    finally:
+        stop_process(process)
+
+
+@contextmanager
+def redis_server(path: Path) -> Iterator[int]:
+    """A private Redis (the machine's redis-server binary) that a test may shut down."""
+    import shutil
+
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield port
     finally:
         stop_process(process)
 

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from ragline.auth.ratelimit import Limit
 from ragline.chat import answer, retrieval, service
 from ragline.chat.schemas import ChatAnswer, ChatRequest, MessageRead, SearchRequest, SearchResponse
 from ragline.chat.schemas import Usage as UsageRead
 from ragline.chat.sse import event_stream
-from ragline.deps import CurrentUser, SessionDep
+from ragline.deps import CurrentUser, SessionDep, rate_limited
 from ragline.kit.pagination import Page, PageDep
 from ragline.lifespan import app_state
 
@@ -50,7 +51,9 @@ async def search(
     )
 
 
-@router.post("/chats/{chat_id}/chat", response_model=ChatAnswer)
+@router.post(
+    "/chats/{chat_id}/chat", response_model=ChatAnswer, dependencies=[rate_limited(Limit.CHAT)]
+)
 async def chat(
     request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
 ) -> ChatAnswer:
@@ -79,6 +82,7 @@ async def chat(
 @router.post(
     "/chats/{chat_id}/chat/stream",
     response_class=StreamingResponse,
+    dependencies=[rate_limited(Limit.CHAT)],
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_stream(

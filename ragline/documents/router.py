@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
-from ragline.deps import CurrentUser, SessionDep
+from ragline.auth.ratelimit import Limit
+from ragline.deps import CurrentUser, SessionDep, rate_limited
 from ragline.documents import service
 from ragline.documents.runtime import Documents
 from ragline.documents.schemas import FileRead, IngestionSummary, UploadResponse
@@ -64,6 +65,7 @@ async def _uploads(request: Request, documents: Documents, *, max_files: int) ->
     response_model=UploadResponse,
     openapi_extra=_UPLOAD_BODY,
     responses={422: {"description": "No file was accepted; each file's reason is listed."}},
+    dependencies=[rate_limited(Limit.UPLOAD)],
 )
 async def upload(
     request: Request,
@@ -112,6 +114,7 @@ async def read_file(
     status_code=status.HTTP_202_ACCEPTED,
     openapi_extra=_UPLOAD_BODY,
     responses={200: {"model": FileRead, "description": "Same bytes: nothing to do."}},
+    dependencies=[rate_limited(Limit.UPLOAD)],
 )
 async def replace_file(
     request: Request,

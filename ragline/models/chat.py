@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -20,20 +19,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from ragline.models.base import Base, CreatedMixin, IdMixin, JSONType, OwnedMixin, utcnow
+from ragline.models.base import (
+    Base,
+    CreatedMixin,
+    IdMixin,
+    JSONType,
+    OwnedMixin,
+    str_enum,
+    utcnow,
+)
 from ragline.models.enums import FileKind, FileStatus, MessageRole, MessageStatus
-
-
-def _str_enum(enum: type[Any], name: str) -> Enum:
-    """Store enum values as short strings with a CHECK constraint (portable, easy to extend)."""
-    return Enum(
-        enum,
-        name=name,
-        native_enum=False,
-        length=16,
-        create_constraint=True,
-        values_callable=lambda members: [m.value for m in members],
-    )
 
 
 class Chat(IdMixin, CreatedMixin, OwnedMixin, Base):
@@ -66,9 +61,9 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     mime_type: Mapped[str] = mapped_column(String(128))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
-    kind: Mapped[FileKind] = mapped_column(_str_enum(FileKind, "file_kind"))
+    kind: Mapped[FileKind] = mapped_column(str_enum(FileKind, "file_kind"))
     status: Mapped[FileStatus] = mapped_column(
-        _str_enum(FileStatus, "file_status"), default=FileStatus.QUEUED
+        str_enum(FileStatus, "file_status"), default=FileStatus.QUEUED
     )
     error: Mapped[str | None] = mapped_column(Text)
     embedding_model: Mapped[str | None] = mapped_column(String(200))
@@ -111,11 +106,11 @@ class ChatMessage(IdMixin, CreatedMixin, OwnedMixin, Base):
     __table_args__ = (Index("ix_chat_messages_chat_created", "chat_id", "created_at"),)
 
     chat_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    role: Mapped[MessageRole] = mapped_column(_str_enum(MessageRole, "message_role"))
+    role: Mapped[MessageRole] = mapped_column(str_enum(MessageRole, "message_role"))
     text: Mapped[str] = mapped_column(Text)
     sources: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     status: Mapped[MessageStatus] = mapped_column(
-        _str_enum(MessageStatus, "message_status"), default=MessageStatus.COMPLETE
+        str_enum(MessageStatus, "message_status"), default=MessageStatus.COMPLETE
     )
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)

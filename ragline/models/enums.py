@@ -23,3 +23,8 @@ class MessageRole(StrEnum):
 class MessageStatus(StrEnum):
     COMPLETE = "complete"
     ERROR = "error"
+
+
+class ApiKeyScope(StrEnum):
+    READ = "read"  # safe methods only (GET, HEAD, OPTIONS)
+    READ_WRITE = "read-write"

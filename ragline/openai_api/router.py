@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ragline.deps import CurrentUser, SessionDep
+from ragline.auth.ratelimit import Limit
+from ragline.deps import CurrentUser, SessionDep, rate_limited
 from ragline.lifespan import app_state
 from ragline.openai_api import service
 from ragline.openai_api.schemas import ChatCompletion, CompletionRequest, ModelList
@@ -20,6 +21,7 @@ async def list_models(user: CurrentUser, session: SessionDep) -> ModelList:
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
+    dependencies=[rate_limited(Limit.CHAT)],
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def chat_completions(
