@@ -133,10 +133,18 @@ def test_production_refuses_unsafe_combinations() -> None:
             TENANT_ID="t",
             SECRET_KEY=DEFAULT_SECRET_KEY,
         )
+    entra = {"CLIENT_ID": "c", "CLIENT_SECRET": "s", "TENANT_ID": "t"}
+    with pytest.raises(UnsafeConfigurationError, match="REDIRECT_URI and REDIS_HOST"):
+        make(RAGLINE_ENV="production", SECRET_KEY=strong, **entra)
     ok = make(
-        RAGLINE_ENV="production", CLIENT_ID="c", CLIENT_SECRET="s", TENANT_ID="t", SECRET_KEY=strong
+        RAGLINE_ENV="production",
+        SECRET_KEY=strong,
+        REDIRECT_URI="https://ragline.example/redirect",
+        REDIS_HOST="cache",
+        **entra,
     )
-    assert ok.is_production
+    assert ok.is_production and ok.cookies_secure
+    assert ok.entra_issuer == "https://login.microsoftonline.com/t/v2.0"
     ok.check_bind("0.0.0.0")  # public bind is fine in production
 
 

@@ -59,17 +59,19 @@ class IdentityProvider(Protocol):
 
 class DevelopmentIdentity:
     """Loopback-only development identity: user ``dev``, or ``X-Ragline-Dev-User: NAME``;
-    API keys (``Authorization: Bearer rl_…``) work too."""
+    API keys (``Authorization: Bearer rl_…``) work too; other bearer tokens are ignored."""
 
     async def authenticate(self, request: Request, db: AsyncSession) -> Principal:
         client = request.client
         if client is None or not is_loopback(client.host):
             raise Unauthorized("The development identity only serves loopback clients.")
-        from ragline.auth.keys import api_key_principal, bearer
+        from ragline.auth.keys import api_key_principal, bearer, is_api_key
 
         raw = bearer(request)
-        if raw is not None:
+        if raw is not None and is_api_key(raw):
             return await api_key_principal(db, raw)
+        # Any other bearer (e.g. the placeholder key an OpenAI client must send) is ignored:
+        # this identity cannot check tokens; the header below names the user.
         name = request.headers.get(DEV_USER_HEADER, DEFAULT_DEV_USER)
         if not _DEV_NAME.match(name):
             raise Unauthorized(

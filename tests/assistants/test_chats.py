@@ -149,6 +149,7 @@ async def test_delete_removes_dependents(client: httpx.AsyncClient, db: AsyncEng
         await session.commit()
     assert (await row_counts(db)) | {"users": 0} == {
         "file_purges": 0,
+        "api_keys": 0,
         "users": 0,
         "chats": 2,
         "favourites": 2,
@@ -163,6 +164,7 @@ async def test_delete_removes_dependents(client: httpx.AsyncClient, db: AsyncEng
     # has yet is timing: tests/documents/test_ingestion.py waits for it).
     assert (await row_counts(db)) | {"users": 0, "file_purges": 0} == {
         "file_purges": 0,
+        "api_keys": 0,
         "users": 0,
         "chats": 1,
         "favourites": 1,
