@@ -101,12 +101,15 @@ class StableChunker(TransformComponent):
     def _units(self, text: str) -> list[_Unit]:
         """Sentences with their token counts; sentences over the limit are split further."""
         tokenizer: Tokenizer = self.tokenizer
+        # Read once: LlamaIndex's property re-checks NLTK's data on every access (measured:
+        # ~5% of the ingest path's GIL time when read per paragraph).
+        punkt = globals_helper.punkt_tokenizer
         units: list[_Unit] = []
         paragraph_start = 0
         for match in [*_PARAGRAPH.finditer(text), None]:
             paragraph_end = match.start() if match else len(text)
             paragraph = text[paragraph_start:paragraph_end]
-            sentences = list(globals_helper.punkt_tokenizer.span_tokenize(paragraph))
+            sentences = list(punkt.span_tokenize(paragraph))
             for index, (s_start, s_end) in enumerate(sentences):
                 last = index == len(sentences) - 1
                 start, end = paragraph_start + s_start, paragraph_start + s_end
