@@ -205,3 +205,28 @@ async def test_redis_down_bearer_works_and_cookies_fail_closed(
             assert cookie.status_code == 401, cookie.text
             api = await client.get("/me", headers=bearer(token))
             assert api.status_code == 200, api.text
+
+
+@pytest.mark.parametrize(("floor", "fetches"), [(3600.0, 1), (0.0, 3)])
+async def test_unknown_key_ids_refetch_the_key_set_at_most_once_per_floor(
+    tenant: Tenant, floor: float, fetches: int
+) -> None:
+    from ragline.auth.entra import access_token_rules
+    from ragline.auth.runtime import discovery_url
+    from ragline.auth.tokens import InvalidToken, TenantKeys, validate
+
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(request.url.path)
+
+    settings = tenant.settings(Settings(_env_file=None))  # type: ignore[call-arg]
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+        keys = TenantKeys(http, discovery_url=discovery_url(settings), refresh_floor_seconds=floor)
+        rules = access_token_rules(settings)
+        assert (await validate(tenant.mint(), keys=keys, rules=rules))["oid"] == "oid-alice"
+        for _ in range(2):  # forged key ids: each would make a naive cache refetch
+            with pytest.raises(InvalidToken, match="unknown signing key"):
+                await validate(tenant.mint(key=rsa_jwk("forged")), keys=keys, rules=rules)
+    key_fetches = [path for path in seen if path.endswith("/keys")]
+    assert len(key_fetches) == fetches

@@ -52,6 +52,8 @@ class SqliteKeywordIndex:
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._timeout = busy_timeout_s
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -61,6 +63,23 @@ class SqliteKeywordIndex:
         with self._write() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
+        # Reads use one connection per thread: WAL lets readers run in parallel with each
+        # other and with the writer, so concurrent searches do not queue on one lock
+        # (SQLite releases the GIL while it works).
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    def _reader(self) -> sqlite3.Connection:
+        reader: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if reader is None:
+            reader = sqlite3.connect(
+                self._path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            )
+            reader.execute("PRAGMA query_only = ON")
+            self._local.db = reader
+            with self._lock:
+                self._readers.append(reader)
+        return reader
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -125,11 +144,14 @@ class SqliteKeywordIndex:
             db.execute("DELETE FROM chunk_text WHERE chat_id = ?", (chat_id,))
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._reader()
+            .execute(
                 "SELECT id, text FROM chunk_text WHERE id IN (SELECT value FROM json_each(?))",
                 (json.dumps(sorted(set(ids))),),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return {str(doc_id): str(text) for doc_id, text in rows}
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
@@ -165,12 +187,15 @@ class SqliteKeywordIndex:
         expression = _expression(query, owner_id, chat_id, file_ids)
         if expression is None:
             return []
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._reader()
+            .execute(
                 "SELECT id, bm25(keyword_fts, 1.0, 0.0) AS score FROM keyword_fts"
                 " WHERE keyword_fts MATCH ? ORDER BY score LIMIT ?",
                 (expression, k),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         # FTS5's bm25() is negated so that ascending order is best first.
         return [Hit(id=doc_id, score=-score) for doc_id, score in rows]
 
@@ -189,15 +214,21 @@ class SqliteKeywordIndex:
         expression = _expression(query, owner_id, chat_id, file_ids, ids=ids)
         if expression is None or not ids:
             return {}
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._reader()
+            .execute(
                 "SELECT id, bm25(keyword_fts, 1.0, 0.0) FROM keyword_fts WHERE keyword_fts MATCH ?",
                 (expression,),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return {str(doc_id): -float(score) for doc_id, score in rows}
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
 
