@@ -37,6 +37,21 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """The frontend's origin and ragline's own (from its redirect URI)."""
+    return frozenset(origin_of(u) for u in (settings.frontend_url, settings.redirect_uri) if u)
+
+
+def check_origin(request: Request, allowed: frozenset[str]) -> None:
+    """CSRF guard for cookie-authenticated requests that change state."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None or origin_of(origin) not in allowed:
+        raise Forbidden(
+            "Cross-site request refused: a state-changing request with a session cookie "
+            "must come from the ragline frontend (Origin header)."
+        )
+
+
 def access_token_rules(settings: Settings) -> TokenRules:
     client_id = settings.client_id or ""
     return TokenRules(
@@ -84,9 +99,7 @@ class EntraIdentity:
         self._sessions = sessions
         self._groups = groups
         self._rules = access_token_rules(settings)
-        self._origins = {
-            origin_of(url) for url in (settings.frontend_url, settings.redirect_uri) if url
-        }
+        self._origins = allowed_origins(settings)
 
     async def authenticate(self, request: Request, db: AsyncSession) -> Principal:
         raw = bearer(request)
@@ -142,7 +155,7 @@ class EntraIdentity:
 
     async def _session(self, request: Request, session_id: str) -> Principal:
         if request.method not in SAFE_METHODS:
-            self._check_origin(request)
+            check_origin(request, self._origins)
         try:
             data = await self._sessions.get(session_id)
         except SessionStoreUnavailable as exc:
@@ -160,11 +173,3 @@ class EntraIdentity:
             method=AuthMethod.SESSION,
             user_id=data.user_id,
         )
-
-    def _check_origin(self, request: Request) -> None:
-        origin = request.headers.get("origin") or request.headers.get("referer")
-        if origin is None or origin_of(origin) not in self._origins:
-            raise Forbidden(
-                "Cross-site request refused: a state-changing request with a session cookie "
-                "must come from the ragline frontend (Origin header)."
-            )

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from ragline.auth import signin
-from ragline.auth.entra import SAFE_METHODS, origin_of
+from ragline.auth.entra import SAFE_METHODS, allowed_origins, check_origin
 from ragline.auth.ratelimit import Limit
 from ragline.auth.schemas import Me
 from ragline.auth.sessions import SessionStoreUnavailable
 from ragline.deps import CurrentPrincipal, CurrentUser, SessionDep
-from ragline.errors import Forbidden, NotFound, ServiceUnavailable
+from ragline.errors import NotFound, ServiceUnavailable
 from ragline.lifespan import app_state
 
 router = APIRouter(tags=["auth"])
@@ -92,10 +92,7 @@ async def logout(request: Request) -> RedirectResponse:
     settings = services.settings
     session_id = request.cookies.get(settings.session_cookie_name)
     if request.method not in SAFE_METHODS and session_id:
-        origin = request.headers.get("origin") or request.headers.get("referer")
-        allowed = {origin_of(u) for u in (settings.frontend_url, settings.redirect_uri) if u}
-        if origin is None or origin_of(origin) not in allowed:
-            raise Forbidden("Cross-site sign-out refused (Origin header).")
+        check_origin(request, allowed_origins(settings))
     if session_id:
         try:
             await services.sessions.delete(session_id)

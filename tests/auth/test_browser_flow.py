@@ -101,6 +101,10 @@ async def test_state_changing_cookie_requests_need_the_frontend_origin(
         "/chats", json={"title": "ok"}, headers={"Referer": FRONTEND + "/x"}
     )
     assert referer.status_code == 201
+    # A cross-site form cannot sign the user out either; the session survives it.
+    forged = await client.post("/logout", headers={"Origin": "https://evil.example"})
+    assert forged.status_code == 403
+    assert (await client.get("/me")).status_code == 200
 
 
 async def test_bad_state_and_reused_code_create_no_session(
