@@ -86,6 +86,12 @@ class ChromaVectorStore:
             self._collections[chat_id] = collection
         return collection
 
+    def _forget(self, chat_id: str) -> None:
+        """Drop a cached collection that no longer exists (another process, e.g. a purge
+        job or a second worker, deleted it since it was cached)."""
+        with self._lock:
+            self._collections.pop(chat_id, None)
+
     def chat_ids(self) -> list[str]:
         """Assistants that have a collection."""
         start = len(self.prefix) + 1
@@ -131,20 +137,30 @@ class ChromaVectorStore:
 
     def ids(self, chat_id: str, **where: str) -> set[str]:
         """Ids of the assistant's records whose metadata equals ``where`` (all if empty)."""
-        collection = self._collection(chat_id, create=False)
-        if collection is None:
+        try:
+            collection = self._collection(chat_id, create=False)
+            if collection is None:
+                return set()
+            result = collection.get(where=_where(where) if where else None, include=[])
+            return set(result["ids"])
+        except chromadb.errors.NotFoundError:
+            self._forget(chat_id)
             return set()
-        result = collection.get(where=_where(where) if where else None, include=[])
-        return set(result["ids"])
 
     def metadata(self, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata by id, for the ids that exist."""
-        collection = self._collection(chat_id, create=False)
-        if not ids or collection is None:
+        try:
+            collection = self._collection(chat_id, create=False)
+            if not ids or collection is None:
+                return {}
+            result = collection.get(ids=list(ids), include=["metadatas"])
+            metadatas = result["metadatas"] or []
+            return {
+                id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)
+            }
+        except chromadb.errors.NotFoundError:
+            self._forget(chat_id)
             return {}
-        result = collection.get(ids=list(ids), include=["metadatas"])
-        metadatas = result["metadatas"] or []
-        return {id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)}
 
     def query(
         self,
@@ -157,38 +173,46 @@ class ChromaVectorStore:
         """The ``k`` nearest of the assistant's records (matching ``where``, Chroma's filter
         syntax, applied inside Chroma), as (id, cosine similarity), best first. Without
         metadata: callers read it for the few they keep."""
-        collection = self._collection(chat_id, create=False)
-        if collection is None:
+        try:
+            collection = self._collection(chat_id, create=False)
+            if collection is None:
+                return []
+            result = collection.query(
+                query_embeddings=np.asarray([embedding], dtype=np.float32),
+                n_results=k,
+                where=cast(Any, where) if where else None,
+                include=["distances"],
+            )
+            distances = (result["distances"] or [[]])[0]
+            return [
+                (id_, 1.0 - float(distance))
+                for id_, distance in zip(result["ids"][0], distances, strict=True)
+            ]
+        except chromadb.errors.NotFoundError:
+            self._forget(chat_id)
             return []
-        result = collection.query(
-            query_embeddings=np.asarray([embedding], dtype=np.float32),
-            n_results=k,
-            where=cast(Any, where) if where else None,
-            include=["distances"],
-        )
-        distances = (result["distances"] or [[]])[0]
-        return [
-            (id_, 1.0 - float(distance))
-            for id_, distance in zip(result["ids"][0], distances, strict=True)
-        ]
 
     def similarities(
         self, chat_id: str, embedding: Sequence[float], ids: Sequence[str]
     ) -> dict[str, float]:
         """Cosine similarity of ``embedding`` to these records (those that exist), on
         :meth:`query`'s scale: computed from their stored vectors, without a search."""
-        collection = self._collection(chat_id, create=False)
-        if not ids or collection is None:
+        try:
+            collection = self._collection(chat_id, create=False)
+            if not ids or collection is None:
+                return {}
+            result = collection.get(ids=list(ids), include=["embeddings"])
+            stored = result["embeddings"]
+            if stored is None or len(result["ids"]) == 0:
+                return {}
+            vectors = np.asarray(stored, dtype=np.float32)
+            query = np.asarray(embedding, dtype=np.float32)
+            norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+            cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
+            return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
+        except chromadb.errors.NotFoundError:
+            self._forget(chat_id)
             return {}
-        result = collection.get(ids=list(ids), include=["embeddings"])
-        stored = result["embeddings"]
-        if stored is None or len(result["ids"]) == 0:
-            return {}
-        vectors = np.asarray(stored, dtype=np.float32)
-        query = np.asarray(embedding, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
-        cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
-        return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
 
     def count(self, chat_id: str | None = None, **where: str) -> int:
         """Records of one assistant (matching ``where``), or of all (a scan: tests, tools)."""
@@ -196,8 +220,12 @@ class ChromaVectorStore:
         total = 0
         for chat in chats:
             collection = self._collection(chat, create=False)
-            if collection is not None:
+            if collection is None:
+                continue
+            try:
                 total += len(self.ids(chat, **where)) if where else collection.count()
+            except chromadb.errors.NotFoundError:  # deleted since it was cached: no records
+                self._forget(chat)
         return total
 
     def delete_ids(self, chat_id: str, ids: Sequence[str]) -> None:

@@ -35,3 +35,18 @@ def test_similarities_equal_the_query_scores(store: ChromaVectorStore) -> None:
     assert computed == pytest.approx({i: searched[i] for i in ("v3", "v17", "v39")}, abs=1e-5)
     assert store.similarities("c1", query, []) == {}
     assert store.similarities("no-such-chat", query, ["v3"]) == {}
+
+
+def test_reads_of_a_collection_dropped_elsewhere_find_nothing(store: ChromaVectorStore) -> None:
+    meta = {"owner_id": "alice", "chat_id": "c9", "file_id": "f1"}
+    store.upsert(["a", "b"], [[1.0, 0.0], [0.0, 1.0]], [meta, meta])
+    assert store.count("c9") == 2  # the collection is now cached by this store
+    other = ChromaVectorStore(store.client, store.prefix)  # e.g. the purge job's process
+    other.delete_chat("c9")
+
+    assert store.count("c9") == 0
+    assert store.count(file_id="f1") == 0
+    assert store.ids("c9") == set()
+    assert store.query("c9", [1.0, 0.0], k=2) == []
+    assert store.metadata("c9", ["a"]) == {}
+    assert store.similarities("c9", [1.0, 0.0], ["a"]) == {}
