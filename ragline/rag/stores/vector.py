@@ -224,8 +224,12 @@ class ChromaVectorStore:
                 continue
             try:
                 total += len(self.ids(chat, **where)) if where else collection.count()
-            except chromadb.errors.NotFoundError:  # deleted since it was cached: no records
+            except chromadb.errors.ChromaError:
+                # Deleted since it was cached (NotFound), or being deleted right now (a Chroma
+                # server then answers "Missing metadata segment"): no records once it is gone.
                 self._forget(chat)
+                if self._collection(chat, create=False) is not None:
+                    raise
         return total
 
     def delete_ids(self, chat_id: str, ids: Sequence[str]) -> None:
