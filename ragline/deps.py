@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ragline.auth.entra import SAFE_METHODS
 from ragline.auth.identity import ADMIN, Principal
 from ragline.auth.ratelimit import Limit
 from ragline.auth.repository import upsert_user
@@ -18,7 +19,6 @@ from ragline.lifespan import app_state
 from ragline.models import User
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -30,7 +30,9 @@ class FakeProvider:
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """Quiet, with JSON answers; the fake servers (here and in tests/auth) extend it."""
+
     def log_message(self, *args: Any) -> None:
         return None
 
@@ -53,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _serving(handler: type[_Handler], provider: FakeProvider, port: int = 0) -> Iterator[None]:
+def _serving(handler: type[JsonHandler], provider: FakeProvider, port: int = 0) -> Iterator[None]:
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     provider.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
@@ -69,7 +71,7 @@ def _serving(handler: type[_Handler], provider: FakeProvider, port: int = 0) -> 
 def embedding_server(*, dimension: int = 64, api_key: str | None = None) -> Iterator[FakeProvider]:
     provider = FakeProvider(url="")
 
-    class Handler(_Handler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:  # http.server's naming
             body = self._receive(provider)
             if self.path == "/api/embed":  # Ollama: {"model", "input": str | [str]}
@@ -141,7 +143,7 @@ def ollama_chat_server(
     ends the body cleanly but without the `done` line."""
     provider = FakeProvider(url="")
 
-    class Handler(_Handler):
+    class Handler(JsonHandler):
         protocol_version = "HTTP/1.1"  # chunked bodies
 
         def end_headers(self) -> None:

@@ -52,14 +52,25 @@ def check_origin(request: Request, allowed: frozenset[str]) -> None:
         )
 
 
-def access_token_rules(settings: Settings) -> TokenRules:
-    client_id = settings.client_id or ""
+def token_rules(settings: Settings, audiences: tuple[str, ...]) -> TokenRules:
+    """The tenant's rules for a token meant for ``audiences``."""
     return TokenRules(
         issuer=settings.entra_issuer,
-        audiences=(f"api://{client_id}", client_id),
+        audiences=audiences,
         tenant_id=settings.tenant_id or "",
         leeway_seconds=settings.token_leeway_seconds,
     )
+
+
+def access_token_rules(settings: Settings) -> TokenRules:
+    """API tokens: ``api://CLIENT_ID`` or ``CLIENT_ID`` (ID tokens: ``CLIENT_ID`` only)."""
+    client_id = settings.client_id or ""
+    return token_rules(settings, (f"api://{client_id}", client_id))
+
+
+def text(value: object) -> str | None:
+    """A claim that should be a string, else None."""
+    return value if isinstance(value, str) else None
 
 
 def app_roles(settings: Settings, claimed: Iterable[str]) -> frozenset[str]:
@@ -141,13 +152,11 @@ class EntraIdentity:
         if has_group_overage(claims):
             groups = await self._groups.of_user(tenant_id=tenant, object_id=subject)
         check_groups(self._settings, groups)
-        name = claims.get("name")
-        email = claims.get("preferred_username") or claims.get("email")
         return Principal(
             tenant_id=tenant,
             subject=subject,
-            name=name if isinstance(name, str) else None,
-            email=email if isinstance(email, str) else None,
+            name=text(claims.get("name")),
+            email=text(claims.get("preferred_username") or claims.get("email")),
             roles=app_roles(self._settings, claimed_roles),
             groups=tuple(groups),
             method=AuthMethod.BEARER,

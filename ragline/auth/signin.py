@@ -22,13 +22,20 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragline.auth.entra import app_roles, check_groups, has_group_overage, strings
+from ragline.auth.entra import (
+    app_roles,
+    check_groups,
+    has_group_overage,
+    strings,
+    text,
+    token_rules,
+)
 from ragline.auth.graph import GraphClient, GraphUnavailable, PhotoCache
 from ragline.auth.groups import GroupResolver
 from ragline.auth.identity import AuthMethod, Principal
 from ragline.auth.repository import upsert_user
 from ragline.auth.sessions import PendingSignin, SessionData, SessionStore
-from ragline.auth.tokens import InvalidToken, TenantKeys, TokenRules, validate
+from ragline.auth.tokens import InvalidToken, TenantKeys, validate
 from ragline.config import Settings
 from ragline.errors import ServiceUnavailable, Unauthorized
 
@@ -107,8 +114,8 @@ async def finish(
     principal = Principal(
         tenant_id=claims["tid"],
         subject=claims["oid"],
-        name=_text(claims.get("name")),
-        email=_text(claims.get("preferred_username") or claims.get("email")),
+        name=text(claims.get("name")),
+        email=text(claims.get("preferred_username") or claims.get("email")),
         roles=app_roles(services.settings, strings(claims.get("roles"))),
         groups=tuple(groups),
         method=AuthMethod.SESSION,
@@ -151,12 +158,7 @@ async def _id_token_claims(
     services: SigninServices, token: dict[str, Any], *, nonce: str
 ) -> dict[str, Any]:
     settings = services.settings
-    rules = TokenRules(
-        issuer=settings.entra_issuer,
-        audiences=(settings.client_id or "",),
-        tenant_id=settings.tenant_id or "",
-        leeway_seconds=settings.token_leeway_seconds,
-    )
+    rules = token_rules(settings, (settings.client_id or "",))
     raw = token.get("id_token")
     if not isinstance(raw, str):
         raise Unauthorized("Entra returned no ID token.")
@@ -179,7 +181,3 @@ async def _cache_photo(services: SigninServices, *, user_id: str, token: str) ->
         logger.warning("could not fetch the profile photo: %s", exc)
         return
     await services.photos.put(user_id, photo)
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None

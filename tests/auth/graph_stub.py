@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fake_providers import JsonHandler
+
 PAGE = 2  # groups per page, so that paging is exercised
 
 
@@ -47,24 +49,13 @@ def _claims(authorization: str | None) -> dict[str, Any] | None:
 
 
 def _handler(stub: GraphStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            return None
-
-        def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             claims = _claims(self.headers.get("Authorization"))
             caller = claims.get("oid") if claims else None
             stub.requests.append((self.path, caller))
             if claims is None or claims.get("iss") != stub.issuer:
-                self._json(401, {"error": {"code": "InvalidAuthenticationToken"}})
+                self._answer(401, {"error": {"code": "InvalidAuthenticationToken"}})
                 return
             url = urlsplit(self.path)
             parts = url.path.strip("/").split("/")
@@ -75,11 +66,11 @@ def _handler(stub: GraphStub) -> type[BaseHTTPRequestHandler]:
             elif len(parts) == 4 and parts[:2] == ["v1.0", "users"] and parts[3] == "memberOf":
                 self._groups(parts[2], url.query)
             else:
-                self._json(404, {"error": {"code": "Request_ResourceNotFound"}})
+                self._answer(404, {"error": {"code": "Request_ResourceNotFound"}})
 
         def _photo(self, oid: str) -> None:
             if oid not in stub.photos:
-                self._json(404, {"error": {"code": "ImageNotFound"}})
+                self._answer(404, {"error": {"code": "ImageNotFound"}})
                 return
             content, media_type = stub.photos[oid]
             self.send_response(200)
@@ -100,7 +91,7 @@ def _handler(stub: GraphStub) -> type[BaseHTTPRequestHandler]:
                 body["@odata.nextLink"] = (
                     f"{stub.url}{urlsplit(self.path).path}?$select=id&$skiptoken={skip + PAGE}"
                 )
-            self._json(200, body)
+            self._answer(200, body)
 
     return Handler
 

@@ -5,8 +5,9 @@ fused by :mod:`.fusion`. Text comes from the keyword index, metadata from Chroma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -113,53 +114,30 @@ class HybridRetriever:
         only_keyword = [i for i in keywords if i not in dense]
         only_dense = [i for i in dense if i not in keywords]
         bm25 = self._pool.submit(self._keyword_scores, query, scope, only_dense)
-        try:
+        with _unavailable("the vector store could not be searched"):
             similarities = self._stores.vectors.similarities(scope.chat_id, vector, only_keyword)
-        except Exception as exc:  # Chroma raises many types; all mean "cannot search"
-            raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
         return {**dense, **similarities}, {**keywords, **bm25.result()}
 
     def _keyword_scores(self, query: str, scope: Scope, ids: Sequence[str]) -> dict[str, float]:
         if not ids:
             return {}
-        try:
-            return self._stores.keywords.scores(
-                query,
-                ids,
-                owner_id=scope.owner_id,
-                chat_id=scope.chat_id,
-                file_ids=None if scope.file_ids is None else list(scope.file_ids),
-            )
-        except Exception as exc:
-            raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
+        with _unavailable("the keyword index could not be searched"):
+            return self._stores.keywords.scores(query, ids, **_keyword_scope(scope))
 
     def _dense(self, vector: Sequence[float], scope: Scope, n: int) -> dict[str, float]:
-        try:
-            found = self._stores.vectors.query(scope.chat_id, vector, k=n, where=_where(scope))
-        except Exception as exc:  # Chroma raises many types; all mean "cannot search"
-            raise StoreUnavailable(f"the vector store could not be searched: {exc}") from exc
-        return dict(found)
+        with _unavailable("the vector store could not be searched"):
+            return dict(self._stores.vectors.query(scope.chat_id, vector, k=n, where=_where(scope)))
 
     def _keyword(self, query: str, scope: Scope, n: int) -> dict[str, float]:
-        try:
-            hits = self._stores.keywords.search(
-                query,
-                owner_id=scope.owner_id,
-                chat_id=scope.chat_id,
-                file_ids=None if scope.file_ids is None else list(scope.file_ids),
-                k=n,
-            )
-        except Exception as exc:
-            raise StoreUnavailable(f"the keyword index could not be searched: {exc}") from exc
+        with _unavailable("the keyword index could not be searched"):
+            hits = self._stores.keywords.search(query, k=n, **_keyword_scope(scope))
         return {hit.id: hit.score for hit in hits}
 
     def _load(self, scope: Scope, fused: Sequence[Fused]) -> list[RetrievedChunk]:
         ids = [f.id for f in fused]
-        try:
+        with _unavailable("the stores could not be read"):
             metadata = self._stores.vectors.metadata(scope.chat_id, ids)
             texts = self._stores.keywords.texts(ids)
-        except Exception as exc:
-            raise StoreUnavailable(f"the stores could not be read: {exc}") from exc
         return [
             _chunk(f, metadata[f.id], texts.get(f.id, ""))
             for f in fused
@@ -168,6 +146,25 @@ class HybridRetriever:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
+
+
+@contextmanager
+def _unavailable(what: str) -> Iterator[None]:
+    """Any store error as ``StoreUnavailable`` (Chroma and the drivers raise many types;
+    all mean the store cannot answer)."""
+    try:
+        yield
+    except Exception as exc:
+        raise StoreUnavailable(f"{what}: {exc}") from exc
+
+
+def _keyword_scope(scope: Scope) -> dict[str, Any]:
+    """The keyword index's owner, chat and file filters for ``scope``."""
+    return {
+        "owner_id": scope.owner_id,
+        "chat_id": scope.chat_id,
+        "file_ids": None if scope.file_ids is None else list(scope.file_ids),
+    }
 
 
 def _where(scope: Scope) -> dict[str, Any] | None:

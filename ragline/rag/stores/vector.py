@@ -135,32 +135,35 @@ class ChromaVectorStore:
                     ids=[ids[i] for i in chosen], metadatas=[dict(metadatas[i]) for i in chosen]
                 )
 
-    def ids(self, chat_id: str, **where: str) -> set[str]:
-        """Ids of the assistant's records whose metadata equals ``where`` (all if empty)."""
+    @contextlib.contextmanager
+    def _reading(self, chat_id: str) -> Iterator[Collection | None]:
+        """The assistant's collection for a read (None if it has none). A cached collection
+        that another process dropped since (e.g. a purge) raises NotFound inside the block:
+        it is forgotten and the read finds nothing."""
         try:
-            collection = self._collection(chat_id, create=False)
-            if collection is None:
-                return set()
-            result = collection.get(where=_where(where) if where else None, include=[])
-            return set(result["ids"])
+            yield self._collection(chat_id, create=False)
         except chromadb.errors.NotFoundError:
             self._forget(chat_id)
-            return set()
+
+    def ids(self, chat_id: str, **where: str) -> set[str]:
+        """Ids of the assistant's records whose metadata equals ``where`` (all if empty)."""
+        with self._reading(chat_id) as collection:
+            if collection is not None:
+                result = collection.get(where=_where(where) if where else None, include=[])
+                return set(result["ids"])
+        return set()
 
     def metadata(self, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata by id, for the ids that exist."""
-        try:
-            collection = self._collection(chat_id, create=False)
-            if not ids or collection is None:
-                return {}
-            result = collection.get(ids=list(ids), include=["metadatas"])
-            metadatas = result["metadatas"] or []
-            return {
-                id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)
-            }
-        except chromadb.errors.NotFoundError:
-            self._forget(chat_id)
-            return {}
+        with self._reading(chat_id) as collection:
+            if ids and collection is not None:
+                result = collection.get(ids=list(ids), include=["metadatas"])
+                metadatas = result["metadatas"] or []
+                return {
+                    id_: dict(meta or {})
+                    for id_, meta in zip(result["ids"], metadatas, strict=True)
+                }
+        return {}
 
     def query(
         self,
@@ -173,46 +176,38 @@ class ChromaVectorStore:
         """The ``k`` nearest of the assistant's records (matching ``where``, Chroma's filter
         syntax, applied inside Chroma), as (id, cosine similarity), best first. Without
         metadata: callers read it for the few they keep."""
-        try:
-            collection = self._collection(chat_id, create=False)
-            if collection is None:
-                return []
-            result = collection.query(
-                query_embeddings=np.asarray([embedding], dtype=np.float32),
-                n_results=k,
-                where=cast(Any, where) if where else None,
-                include=["distances"],
-            )
-            distances = (result["distances"] or [[]])[0]
-            return [
-                (id_, 1.0 - float(distance))
-                for id_, distance in zip(result["ids"][0], distances, strict=True)
-            ]
-        except chromadb.errors.NotFoundError:
-            self._forget(chat_id)
-            return []
+        with self._reading(chat_id) as collection:
+            if collection is not None:
+                result = collection.query(
+                    query_embeddings=np.asarray([embedding], dtype=np.float32),
+                    n_results=k,
+                    where=cast(Any, where) if where else None,
+                    include=["distances"],
+                )
+                distances = (result["distances"] or [[]])[0]
+                return [
+                    (id_, 1.0 - float(distance))
+                    for id_, distance in zip(result["ids"][0], distances, strict=True)
+                ]
+        return []
 
     def similarities(
         self, chat_id: str, embedding: Sequence[float], ids: Sequence[str]
     ) -> dict[str, float]:
         """Cosine similarity of ``embedding`` to these records (those that exist), on
         :meth:`query`'s scale: computed from their stored vectors, without a search."""
-        try:
-            collection = self._collection(chat_id, create=False)
-            if not ids or collection is None:
-                return {}
-            result = collection.get(ids=list(ids), include=["embeddings"])
-            stored = result["embeddings"]
-            if stored is None or len(result["ids"]) == 0:
-                return {}
-            vectors = np.asarray(stored, dtype=np.float32)
-            query = np.asarray(embedding, dtype=np.float32)
-            norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
-            cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
-            return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
-        except chromadb.errors.NotFoundError:
-            self._forget(chat_id)
-            return {}
+        with self._reading(chat_id) as collection:
+            if ids and collection is not None:
+                result = collection.get(ids=list(ids), include=["embeddings"])
+                stored = result["embeddings"]
+                if stored is None or len(result["ids"]) == 0:
+                    return {}
+                vectors = np.asarray(stored, dtype=np.float32)
+                query = np.asarray(embedding, dtype=np.float32)
+                norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
+                cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
+                return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
+        return {}
 
     def count(self, chat_id: str | None = None, **where: str) -> int:
         """Records of one assistant (matching ``where``), or of all (a scan: tests, tools)."""
