@@ -261,7 +261,7 @@ def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
         key=claimed.job.file_id,
         chat_id=claimed.job.chat_id,
         new=plan.new,
-        kept=plan.kept,
+        moved=plan.moved,
         stale=plan.stale,
         on_progress=on_progress,
         on_error=on_error,

@@ -192,6 +192,12 @@ async def test_replace_reembeds_only_changed_chunks(
     assert any("herons, not rivers" in get_chunks(stores, chat["id"], [i])[i]["text"] for i in new)
     assert all(get_chunks(stores, chat["id"], [i])[i]["text"] == texts_before[i] for i in kept)
     assert state.documents.stores.keywords.count(file_id=file_id) == len(after)
+    # Kept chunks after the edit moved (the rewrite is shorter): their offsets were refreshed;
+    # those before it did not move and were left alone. Every citation points at its text.
+    new_text = "\n\n".join(paragraphs)
+    for chunk in get_chunks(stores, chat["id"], sorted(after)).values():
+        meta = chunk["metadata"]
+        assert new_text[meta["start_char"] : meta["end_char"]] == chunk["text"]
 
     same = await client.put(
         f"/chats/{chat['id']}/files/{file_id}",

@@ -110,8 +110,11 @@ class LocalEmbedder:
         if not texts:
             return []
         encodings = self._truncating.encode_batch(list(texts))
-        # Length buckets: sorted by length, batches pad to their own longest text.
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        # Length buckets: sorted by length, batches pad to their own longest text. Longest
+        # first: the streams then finish a call on short batches, and the one left running
+        # while the other idles is short (shortest-first idled a core on a long batch at the
+        # end of every call).
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         batches = [
             order[start : start + self._batch_size]
             for start in range(0, len(order), self._batch_size)

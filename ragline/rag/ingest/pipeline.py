@@ -7,7 +7,7 @@ and drops stale chunks. Stages are small modules; these functions only call them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from ragline.rag.ingest.guards import IngestLimits, check_file
 from ragline.rag.ingest.ids import assign_chunk_ids
 from ragline.rag.ingest.parse import parse
 from ragline.rag.ingest.sniff import detect_type
-from ragline.rag.ingest.store import Stores, stored_ids
+from ragline.rag.ingest.store import Stores, chunk_metadata, stored_chunks
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,21 +33,28 @@ class FileJob:
 
 @dataclass(frozen=True, slots=True)
 class ChangePlan:
-    """What a (re-)ingest must do: embed ``new``, keep ``kept``, delete ``stale`` ids."""
+    """What a (re-)ingest must do: embed ``new``, keep ``kept`` (of which ``moved`` have new
+    metadata, e.g. offsets shifted by an edit above them), delete ``stale`` ids."""
 
     nodes: list[TextNode]
     new: list[TextNode]
     kept: list[TextNode]
+    moved: list[TextNode]
     stale: list[str]
 
 
-def plan_changes(nodes: Sequence[TextNode], *, stored: set[str]) -> ChangePlan:
+def plan_changes(
+    nodes: Sequence[TextNode], *, stored: Mapping[str, Mapping[str, object]]
+) -> ChangePlan:
+    """``stored``: the file's stored chunks, metadata by id."""
     ids = {node.id_ for node in nodes}
+    kept = [node for node in nodes if node.id_ in stored]
     return ChangePlan(
         nodes=list(nodes),
         new=[node for node in nodes if node.id_ not in stored],
-        kept=[node for node in nodes if node.id_ in stored],
-        stale=sorted(stored - ids),
+        kept=kept,
+        moved=[node for node in kept if chunk_metadata(node) != stored[node.id_]],
+        stale=sorted(set(stored) - ids),
     )
 
 
@@ -71,7 +78,7 @@ def prepare_file(
         )
     nodes = chunk_documents(documents, tokenizer=tokenizer, chunk_size=chunk_size)
     nodes = assign_chunk_ids(nodes, file_id=job.file_id)
-    stored = set() if fresh else stored_ids(stores, chat_id=job.chat_id, file_id=job.file_id)
+    stored = {} if fresh else stored_chunks(stores, chat_id=job.chat_id, file_id=job.file_id)
     return plan_changes(nodes, stored=stored)
 
 

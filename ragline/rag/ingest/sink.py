@@ -6,10 +6,12 @@ vector store are efficient only in batches: embedded Chroma pays ~30 ms per writ
 threads only parse, chunk and diff; they hand each file's changes to this sink. One thread
 embeds new chunks of whatever files are pending, in batches of up to ``max_batch``; another
 applies a whole cycle's writes in one call per kind (upserts, metadata refreshes, deletes)
-and reports back per file. The two threads overlap.
+and reports back per file. The two threads overlap. A write cycle takes whatever the
+embedding thread has produced meanwhile: embedded Chroma holds the GIL for each write call
+(~10-40 ms), so fewer, larger calls leave the other threads more of it.
 
 A chunk counts as stored only when its vector is written (see ``store.py`` for the order):
-a file's stale chunks are deleted in the cycle that writes its last new chunk, and its
+a file's stale chunks are deleted in the cycle that stores its last new chunk, and its
 callbacks run after the writes returned.
 """
 
@@ -40,7 +42,7 @@ class FileWork:
     new: Sequence[TextNode]
     on_progress: Callable[[int], None]  # new chunks of this work stored so far
     on_error: Callable[[BaseException], None]
-    kept: Sequence[TextNode] = ()  # unchanged chunks whose metadata may have moved
+    moved: Sequence[TextNode] = ()  # unchanged chunks whose metadata moved (new offsets)
     stale: Sequence[str] = ()  # ids to delete once the new chunks are stored
     payload: object = None  # the caller's own data, for the sink's ``finisher``
     stored: int = 0
@@ -51,7 +53,6 @@ class FileWork:
 class _Slice:
     work: FileWork
     nodes: Sequence[TextNode]
-    last: bool  # the work's final slice: apply its kept/stale changes with it
 
 
 class IngestSink:
@@ -87,12 +88,11 @@ class IngestSink:
 
     def submit(self, work: FileWork, *, slice_size: int = 64) -> None:
         """Queue a file's changes; blocks while too many chunks are pending (backpressure)."""
-        starts = list(range(0, len(work.new), slice_size)) or [0]
-        for index, start in enumerate(starts):
+        for start in range(0, len(work.new), slice_size) or [0]:
             nodes = work.new[start : start + slice_size]
             for _ in range(max(len(nodes), 1)):
                 self._room.acquire()
-            self._inbox.put(_Slice(work, nodes, last=index == len(starts) - 1))
+            self._inbox.put(_Slice(work, nodes))
 
     def close(self, timeout: float = 30.0) -> None:
         self._inbox.put(_STOP)
@@ -142,40 +142,59 @@ class IngestSink:
 
     # --- writer thread ----------------------------------------------------------------
     def _write_loop(self) -> None:
-        while True:
-            item = self._outbox.get()
-            if item is _STOP:
-                return
-            slices: list[_Slice]
-            vectors: list[list[float]]
-            slices, vectors = item  # type: ignore[misc]
-            # Files that failed or vanished since embedding are skipped: no orphan vectors.
-            live: list[_Slice] = []
-            nodes: list[TextNode] = []
-            live_vectors: list[list[float]] = []
-            offset = 0
-            for piece in slices:
-                count = len(piece.nodes)
-                if not piece.work.finished:
-                    live.append(piece)
-                    nodes.extend(piece.nodes)
-                    live_vectors.extend(vectors[offset : offset + count])
-                offset += count
-            completing = [s.work for s in live if s.last]
-            try:
-                if nodes:
-                    add_chunks(self.stores, nodes, live_vectors)
-                refresh_metadata(self.stores, [n for work in completing for n in work.kept])
-                for work in completing:
-                    remove_chunks(self.stores, chat_id=work.chat_id, ids=work.stale)
-            except BaseException as exc:
-                self._fail(live, exc)
-            else:
-                self._report(live)
-            finally:
-                self._release(slices)
+        stopping = False
+        while not stopping:
+            cycle = [self._outbox.get()]
+            # Whatever else is embedded by now joins this cycle: fewer, larger write calls.
+            while cycle[-1] is not _STOP:
+                try:
+                    cycle.append(self._outbox.get_nowait())
+                except queue.Empty:
+                    break
+            if cycle[-1] is _STOP:
+                stopping = True
+                cycle.pop()
+            slices: list[_Slice] = []
+            vectors: list[list[float]] = []
+            for item in cycle:
+                item_slices: list[_Slice]
+                item_vectors: list[list[float]]
+                item_slices, item_vectors = item  # type: ignore[misc]
+                slices.extend(item_slices)
+                vectors.extend(item_vectors)
+            if slices:
+                self._write(slices, vectors)
 
-    def _report(self, slices: list[_Slice]) -> None:
+    def _write(self, slices: list[_Slice], vectors: list[list[float]]) -> None:
+        # Files that failed or vanished since embedding are skipped: no orphan vectors.
+        live: list[_Slice] = []
+        nodes: list[TextNode] = []
+        live_vectors: list[list[float]] = []
+        offset = 0
+        for piece in slices:
+            count = len(piece.nodes)
+            if not piece.work.finished:
+                live.append(piece)
+                nodes.extend(piece.nodes)
+                live_vectors.extend(vectors[offset : offset + count])
+            offset += count
+        completing = _completing(live)
+        stale: dict[str, list[str]] = {}
+        for work in completing:
+            stale.setdefault(work.chat_id, []).extend(work.stale)
+        try:
+            if nodes:
+                add_chunks(self.stores, nodes, live_vectors)
+            refresh_metadata(self.stores, [n for work in completing for n in work.moved])
+            remove_chunks(self.stores, stale)
+        except BaseException as exc:
+            self._fail(live, exc)
+        else:
+            self._report(live, completing)
+        finally:
+            self._release(slices)
+
+    def _report(self, slices: list[_Slice], completing: list[FileWork]) -> None:
         now = time.monotonic()
         completed: list[FileWork] = []
         for piece in slices:
@@ -184,7 +203,7 @@ class IngestSink:
                 continue
             work.stored += len(piece.nodes)
             try:
-                if piece.last:
+                if work.stored == len(work.new) and work in completing:
                     work.finished = True
                     self._last_progress.pop(id(work), None)
                     completed.append(work)
@@ -216,3 +235,13 @@ class IngestSink:
         for piece in slices:
             for _ in range(max(len(piece.nodes), 1)):
                 self._room.release()
+
+
+def _completing(slices: Sequence[_Slice]) -> list[FileWork]:
+    """The works whose last new chunks are among ``slices`` (each work once)."""
+    pending: dict[int, int] = {}
+    works: dict[int, FileWork] = {}
+    for piece in slices:
+        pending[id(piece.work)] = pending.get(id(piece.work), 0) + len(piece.nodes)
+        works[id(piece.work)] = piece.work
+    return [w for key, w in works.items() if w.stored + pending[key] == len(w.new)]

@@ -146,6 +146,9 @@ def _ooxml_family(path: Path, filename: str, limits: IngestLimits) -> Family:
     )
 
 
+_DROP_CONTROL_OK: Final = str.maketrans(dict.fromkeys(_CONTROL_OK))
+
+
 def _decode_head(head: bytes, filename: str, *, complete: bool) -> str:
     encoding = text_encoding(head)
     try:
@@ -159,6 +162,8 @@ def _decode_head(head: bytes, filename: str, *, complete: bool) -> str:
 
 def _printable_share(text: str) -> float:
     if not text:
+        return 1.0
+    if text.translate(_DROP_CONTROL_OK).isprintable():  # the usual case, without a loop
         return 1.0
     printable = sum(1 for char in text if char.isprintable() or char in _CONTROL_OK)
     return printable / len(text)

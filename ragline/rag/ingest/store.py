@@ -48,8 +48,9 @@ def chunk_metadata(node: TextNode) -> dict[str, str | int | float | bool]:
     return out
 
 
-def stored_ids(stores: Stores, *, chat_id: str, file_id: str) -> set[str]:
-    return stores.vectors.ids(chat_id, file_id=file_id)
+def stored_chunks(stores: Stores, *, chat_id: str, file_id: str) -> dict[str, dict[str, Any]]:
+    """The file's stored chunks: metadata by id (the vector store is the truth)."""
+    return stores.vectors.metadata_where(chat_id, file_id=file_id)
 
 
 def add_chunks(
@@ -81,10 +82,15 @@ def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
         stores.vectors.update_metadata([n.id_ for n in nodes], [chunk_metadata(n) for n in nodes])
 
 
-def remove_chunks(stores: Stores, *, chat_id: str, ids: Sequence[str]) -> None:
+def remove_chunks(stores: Stores, ids_by_chat: Mapping[str, Sequence[str]]) -> None:
+    """One call per store (and per assistant's collection), however many files the ids
+    come from: embedded Chroma holds the GIL for each write call (~10-20 ms)."""
+    ids = [i for chat_ids in ids_by_chat.values() for i in chat_ids]
     if ids:
         stores.keywords.delete_ids(ids)
-        stores.vectors.delete_ids(chat_id, ids)
+        for chat_id, chat_ids in ids_by_chat.items():
+            if chat_ids:
+                stores.vectors.delete_ids(chat_id, chat_ids)
 
 
 def remove_file(stores: Stores, *, chat_id: str, file_id: str) -> None:

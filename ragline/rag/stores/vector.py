@@ -23,6 +23,7 @@ import chromadb.errors
 import numpy as np
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
+from chromadb.api.types import GetResult
 from chromadb.config import Settings as ChromaSettings
 
 Metadata = Mapping[str, str | int | float | bool]
@@ -153,16 +154,20 @@ class ChromaVectorStore:
                 return set(result["ids"])
         return set()
 
+    def metadata_where(self, chat_id: str, **where: str) -> dict[str, dict[str, Any]]:
+        """Metadata by id of the assistant's records whose metadata equals ``where``."""
+        with self._reading(chat_id) as collection:
+            if collection is not None:
+                result = collection.get(where=_where(where), include=["metadatas"])
+                return _metadata_by_id(result)
+        return {}
+
     def metadata(self, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Metadata by id, for the ids that exist."""
         with self._reading(chat_id) as collection:
             if ids and collection is not None:
                 result = collection.get(ids=list(ids), include=["metadatas"])
-                metadatas = result["metadatas"] or []
-                return {
-                    id_: dict(meta or {})
-                    for id_, meta in zip(result["ids"], metadatas, strict=True)
-                }
+                return _metadata_by_id(result)
         return {}
 
     def query(
@@ -244,6 +249,11 @@ class ChromaVectorStore:
             self._collections.pop(chat_id, None)
         with contextlib.suppress(chromadb.errors.NotFoundError, ValueError):
             self.client.delete_collection(self.collection_name(chat_id))
+
+
+def _metadata_by_id(result: GetResult) -> dict[str, dict[str, Any]]:
+    metadatas = result["metadatas"] or []
+    return {id_: dict(meta or {}) for id_, meta in zip(result["ids"], metadatas, strict=True)}
 
 
 def _by_chat(metadatas: Sequence[Metadata]) -> dict[str, list[int]]:
