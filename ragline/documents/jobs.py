@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, or_, select, tuple_, update
 
 from ragline.config import Settings
 from ragline.documents.storage import FileStorage
@@ -103,58 +103,69 @@ class Claim:
 def claim_many(
     context: WorkerContext, files: Sequence[tuple[str, int]]
 ) -> tuple[list[Claim], list[tuple[str, int]]]:
-    """Take the files that are free (status ``parsing``), in one transaction. Returns the
-    claims and the files another job still holds (to retry later); the rest are final or
-    obsolete and need nothing."""
+    """Take the files that are free (status ``parsing``) with one conditional UPDATE; they
+    share this job's lease token. Returns the claims and the files another job still holds
+    (to retry later); the rest are final or obsolete and need nothing."""
+    if not files:
+        return [], []
     now = utcnow()
     lease = now + timedelta(seconds=context.settings.ingest_lease_seconds)
-    claims: list[Claim] = []
-    busy: list[tuple[str, int]] = []
+    token = secrets.token_hex(16)
+    wanted = [(uuid.UUID(file_id), version) for file_id, version in files]
+    current = tuple_(ChatFile.id, ChatFile.version).in_(wanted)
     with context.engine.begin() as connection:
-        for file_id_text, version in files:
-            file_id = uuid.UUID(file_id_text)
-            token = secrets.token_hex(16)
-            row = connection.execute(
-                update(ChatFile)
-                .where(
-                    _current(file_id, version),
-                    ChatFile.status.in_(ACTIVE),
-                    or_(ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now),
-                )
-                .values(
-                    status=FileStatus.PARSING,
-                    lease_expires_at=lease,
-                    lease_token=token,
-                    updated_at=now,
-                )
-                .returning(
-                    ChatFile.chat_id,
-                    ChatFile.owner_id,
-                    ChatFile.name,
-                    ChatFile.storage_key,
-                    ChatFile.attempts,
-                    ChatFile.chunks_total,
-                )
-            ).first()
-            if row is None:
-                alive = connection.execute(
-                    select(ChatFile.id).where(
-                        _current(file_id, version), ChatFile.status.in_(ACTIVE)
-                    )
-                ).first()
-                if alive:
-                    busy.append((file_id_text, version))
-                continue
-            job = FileJob(
-                file_id=file_id_text,
-                chat_id=str(row.chat_id),
-                owner_id=str(row.owner_id),
-                file_name=row.name,
-                path=context.storage.path(row.storage_key),
+        rows = connection.execute(
+            update(ChatFile)
+            .where(
+                current,
+                ChatFile.status.in_(ACTIVE),
+                or_(ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now),
             )
-            # chunks_total is set before anything is written: None means no run wrote yet.
-            fresh = version == 1 and row.attempts == 0 and row.chunks_total is None
-            claims.append(Claim(file_id, version, token, job, int(row.attempts), fresh))
+            .values(
+                status=FileStatus.PARSING,
+                lease_expires_at=lease,
+                lease_token=token,
+                updated_at=now,
+            )
+            .returning(
+                ChatFile.id,
+                ChatFile.version,
+                ChatFile.chat_id,
+                ChatFile.owner_id,
+                ChatFile.name,
+                ChatFile.storage_key,
+                ChatFile.attempts,
+                ChatFile.chunks_total,
+            )
+        ).all()
+        taken = {(row.id, row.version) for row in rows}
+        rest = [pair for pair in wanted if pair not in taken]
+        alive = (
+            connection.execute(
+                select(ChatFile.id, ChatFile.version).where(
+                    tuple_(ChatFile.id, ChatFile.version).in_(rest), ChatFile.status.in_(ACTIVE)
+                )
+            ).all()
+            if rest
+            else []
+        )
+    busy = [(str(row.id), row.version) for row in alive]
+    by_pair = {(row.id, row.version): row for row in rows}
+    claims = []
+    for file_id, version in wanted:  # in the message's order
+        row = by_pair.get((file_id, version))
+        if row is None:
+            continue
+        job = FileJob(
+            file_id=str(file_id),
+            chat_id=str(row.chat_id),
+            owner_id=str(row.owner_id),
+            file_name=row.name,
+            path=context.storage.path(row.storage_key),
+        )
+        # chunks_total is set before anything is written: None means no run wrote yet.
+        fresh = version == 1 and row.attempts == 0 and row.chunks_total is None
+        claims.append(Claim(file_id, version, token, job, int(row.attempts), fresh))
     return claims, busy
 
 
