@@ -30,6 +30,9 @@ PG_ADMIN_DSN = os.environ.get(
 REDIS_HOST = os.environ.get("RAGLINE_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("RAGLINE_TEST_REDIS_PORT", "6379"))
 BACKENDS = ["sqlite", "postgres"]
+# The suite starts hundreds of apps: a background model load in each would compete with the
+# tests (and push app start-up past its timeout). warm_up itself is tested directly.
+os.environ.setdefault("INGEST_WARM_UP", "false")
 
 
 def _admin_execute(sql: str) -> None:

@@ -25,6 +25,7 @@ from huey.consumer import Consumer
 from ragline.config import QueueBackend, Settings
 from ragline.documents.jobs import WorkerContext, recoverable_files, run_jobs
 from ragline.documents.purge import pending_purges, run_purges
+from ragline.rag.ingest import chunk
 
 logger = logging.getLogger(__name__)
 MESSAGE_FILES = 50
@@ -132,7 +133,24 @@ def start_consumer(context: WorkerContext, *, threads: int) -> Consumer:
         max_delay=0.5,  # poll at least twice a second: an upload starts within 0.5 s
     )
     consumer.start()
+    if context.settings.ingest_warm_up:
+        threading.Thread(
+            target=warm_up, args=(context,), name="ingest-warm-up", daemon=True
+        ).start()
     return consumer
+
+
+def warm_up(context: WorkerContext) -> None:
+    """Load the sentence splitter and the embedding model in the background right after
+    start-up, so the first upload does not wait for them (start-up itself stays fast). A
+    failure is only logged: the first job loads them again, and reports its own error."""
+    try:
+        chunk.warm_up()
+        _ = context.embedder.max_tokens  # builds the (lazy) embedder; sends no request
+    except Exception:
+        logger.warning(
+            "ingestion warm-up failed; the first job will load what it needs", exc_info=True
+        )
 
 
 def stop_consumer(consumer: Any) -> None:

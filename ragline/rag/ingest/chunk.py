@@ -144,6 +144,11 @@ class StableChunker(TransformComponent):
         return units
 
 
+def warm_up() -> None:
+    """Load punkt (NLTK's import and model: ~1.5 s of CPU) before the first file needs it."""
+    list(globals_helper.punkt_tokenizer.span_tokenize("Warm up. Done."))
+
+
 def chunk_documents(
     documents: Sequence[Document], *, tokenizer: Tokenizer, chunk_size: int
 ) -> list[TextNode]:
