@@ -112,12 +112,11 @@ def claim_many(
     lease = now + timedelta(seconds=context.settings.ingest_lease_seconds)
     token = secrets.token_hex(16)
     wanted = [(uuid.UUID(file_id), version) for file_id, version in files]
-    current = tuple_(ChatFile.id, ChatFile.version).in_(wanted)
     with context.engine.begin() as connection:
         rows = connection.execute(
             update(ChatFile)
             .where(
-                current,
+                tuple_(ChatFile.id, ChatFile.version).in_(wanted),
                 ChatFile.status.in_(ACTIVE),
                 or_(ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now),
             )
@@ -138,8 +137,8 @@ def claim_many(
                 ChatFile.chunks_total,
             )
         ).all()
-        taken = {(row.id, row.version) for row in rows}
-        rest = [pair for pair in wanted if pair not in taken]
+        by_pair = {(row.id, row.version): row for row in rows}
+        rest = [pair for pair in wanted if pair not in by_pair]
         alive = (
             connection.execute(
                 select(ChatFile.id, ChatFile.version).where(
@@ -150,7 +149,6 @@ def claim_many(
             else []
         )
     busy = [(str(row.id), row.version) for row in alive]
-    by_pair = {(row.id, row.version): row for row in rows}
     claims = []
     for file_id, version in wanted:  # in the message's order
         row = by_pair.get((file_id, version))

@@ -190,11 +190,11 @@ class IngestSink:
         except BaseException as exc:
             self._fail(live, exc)
         else:
-            self._report(live, completing)
+            self._report(live)
         finally:
             self._release(slices)
 
-    def _report(self, slices: list[_Slice], completing: list[FileWork]) -> None:
+    def _report(self, slices: list[_Slice]) -> None:
         now = time.monotonic()
         completed: list[FileWork] = []
         for piece in slices:
@@ -203,7 +203,7 @@ class IngestSink:
                 continue
             work.stored += len(piece.nodes)
             try:
-                if work.stored == len(work.new) and work in completing:
+                if work.stored == len(work.new):  # its last new chunks were in this cycle
                     work.finished = True
                     self._last_progress.pop(id(work), None)
                     completed.append(work)
@@ -239,9 +239,7 @@ class IngestSink:
 
 def _completing(slices: Sequence[_Slice]) -> list[FileWork]:
     """The works whose last new chunks are among ``slices`` (each work once)."""
-    pending: dict[int, int] = {}
-    works: dict[int, FileWork] = {}
+    pending: dict[FileWork, int] = {}  # FileWork hashes by identity (eq=False)
     for piece in slices:
-        pending[id(piece.work)] = pending.get(id(piece.work), 0) + len(piece.nodes)
-        works[id(piece.work)] = piece.work
-    return [w for key, w in works.items() if w.stored + pending[key] == len(w.new)]
+        pending[piece.work] = pending.get(piece.work, 0) + len(piece.nodes)
+    return [work for work, count in pending.items() if work.stored + count == len(work.new)]

@@ -84,7 +84,7 @@ def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
 
 def remove_chunks(stores: Stores, ids_by_chat: Mapping[str, Sequence[str]]) -> None:
     """One call per store (and per assistant's collection), however many files the ids
-    come from: embedded Chroma holds the GIL for each write call (~10-20 ms)."""
+    come from: embedded Chroma holds the GIL for each write call (~10-40 ms)."""
     ids = [i for chat_ids in ids_by_chat.values() for i in chat_ids]
     if ids:
         stores.keywords.delete_ids(ids)
