@@ -113,6 +113,22 @@ def fill_other_assistants(data: Path, total: int) -> int:
         stores.keywords.close()
 
 
+def prepared_stores(data: Path, work: Path, docs: int | None, chunks: int) -> str:
+    """The searched assistant's id, after ingesting and filling ``data`` unless a previous
+    run with the same sizes left it there."""
+    marker = work / f"prepared-{docs or 'all'}-{chunks}.txt"
+    if marker.exists() and data.exists():
+        print(f"reusing the stores in {data}")
+        return marker.read_text().strip()
+    shutil.rmtree(data, ignore_errors=True)
+    data.mkdir(parents=True)
+    chat_id = ingest_scifact(data, work, docs)
+    total = fill_other_assistants(data, chunks)
+    print(f"stores hold {total:,} chunks; the searched assistant holds SciFact's")
+    marker.write_text(chat_id)
+    return chat_id
+
+
 def in_process_baseline(data: Path, chat_id: str, queries: list[str]) -> list[float]:
     """The same retrieval without HTTP or database, one query at a time (ms)."""
     import sqlite3
@@ -220,6 +236,13 @@ def main() -> None:
     parser.add_argument(
         "--docs", type=int, default=None, help="abstracts in the searched assistant (all)"
     )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep the ingested stores in this directory and reuse them on the next run"
+        " (default: a temporary directory, removed at the end)",
+    )
     args = parser.parse_args()
 
     require(SCIFACT / "corpus.jsonl")
@@ -229,12 +252,9 @@ def main() -> None:
     open_q = queries[250 : 250 + int(args.rate * args.seconds)]
     closed_q = queries[250 + len(open_q) :]
     with tempfile.TemporaryDirectory(prefix="ragline-search-") as tmp:
-        work = Path(tmp)
+        work = args.work or Path(tmp)
         data = work / "data"
-        data.mkdir()
-        chat_id = ingest_scifact(data, work, args.docs)
-        total = fill_other_assistants(data, args.chunks)
-        print(f"stores hold {total:,} chunks; the searched assistant holds SciFact's")
+        chat_id = prepared_stores(data, work, args.docs, args.chunks)
         baseline = in_process_baseline(data, chat_id, baseline_q)
         with ragline_server(data) as base:
             with httpx.Client(base_url=base, headers=DEV, timeout=30) as client:

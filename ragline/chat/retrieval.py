@@ -14,11 +14,10 @@ import uuid
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ragline.assistants.service import get_owned_chat
 from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatParams, SearchHit, SearchRequest, SearchResponse, Source
-from ragline.errors import ServiceUnavailable
-from ragline.models import ChatFile, FilePurge, FileStatus, User
+from ragline.errors import ChatNotFound, ServiceUnavailable
+from ragline.models import Chat, ChatFile, FilePurge, FileStatus, User
 from ragline.rag.query.retrieve import Mode, RetrievedChunk, Scope, StoreUnavailable
 
 SNIPPET_CHARS = 300
@@ -31,23 +30,34 @@ class StoresUnavailable(ServiceUnavailable):
 async def search_scope(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID, params: ChatParams
 ) -> Scope:
+    """What the owner's chat may search; ``ChatNotFound`` when the chat is not theirs (the
+    ownership check is part of the same statement)."""
+    owned = (Chat.id == chat_id) & (Chat.owner_id == owner.id)
     mine = (ChatFile.owner_id == owner.id) & (ChatFile.chat_id == chat_id)
     indexed = mine & (ChatFile.status == FileStatus.INDEXED)
     owner_id, chat = str(owner.id), str(chat_id)
     selected = params.selected_files()
     if selected is not None:
+        if await session.scalar(select(Chat.id).where(owned)) is None:
+            raise ChatNotFound()
         rows = await session.scalars(select(ChatFile.id).where(indexed, ChatFile.id.in_(selected)))
         return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))
-    # One aggregate, not one row per file: assistants may hold thousands of files.
-    total, ready = (
+    # One statement: ownership, then one aggregate rather than one row per file
+    # (assistants may hold thousands of files), and whether any file is being purged.
+    counts = (
         await session.execute(
             select(
-                func.count(),
-                func.count().filter(ChatFile.status == FileStatus.INDEXED),
-            ).where(mine)
+                select(func.count()).where(mine).scalar_subquery(),
+                select(func.count()).where(indexed).scalar_subquery(),
+                exists().where(FilePurge.chat_id == chat_id),
+            )
+            .select_from(Chat)
+            .where(owned)
         )
-    ).one()
-    purging = await session.scalar(select(exists().where(FilePurge.chat_id == chat_id)))
+    ).one_or_none()
+    if counts is None:
+        raise ChatNotFound()
+    total, ready, purging = counts
     if total == ready and not purging:
         return Scope(owner_id, chat, None)  # every chunk of the chat is searchable
     rows = await session.scalars(select(ChatFile.id).where(indexed))
@@ -103,10 +113,18 @@ async def search(
     request: SearchRequest,
     runtime: ChatRuntime,
 ) -> SearchResponse:
-    await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
-    scope = await search_scope(session=session, owner=owner, chat_id=chat_id, params=request.params)
+    mode = Mode(request.mode)
+    embedding = embed_early(runtime, request.query) if mode is not Mode.KEYWORD else None
+    try:
+        scope = await search_scope(
+            session=session, owner=owner, chat_id=chat_id, params=request.params
+        )
+    except BaseException:
+        if embedding is not None:
+            embedding.cancel()
+        raise
     k = request.k or runtime.settings.retrieval_top_k
-    chunks = await retrieve(runtime, request.query, scope, k=k, mode=Mode(request.mode))
+    chunks = await retrieve(runtime, request.query, scope, k=k, mode=mode, embedding=embedding)
     return SearchResponse(
         query=request.query,
         results=[

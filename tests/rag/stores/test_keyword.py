@@ -125,6 +125,72 @@ def test_scores_of_given_chunks_equal_their_search_scores(index: KeywordIndex) -
     assert index.scores(query, [], owner_id="alice", chat_id="c1") == {}
 
 
+def test_term_rarity_is_the_chats_own(index: KeywordIndex) -> None:
+    """BM25 statistics come from the searched chat's chunks: other chats' rows, however
+    many, change neither its ranking nor its scores."""
+    index.add([doc(f"c{i}", f"{FILLER} insulin {'zebrafish ' * (i % 3)}") for i in range(9)])
+    index.add([doc("rare", f"{FILLER} glucagon")])
+    before = {
+        h.id: h.score
+        for h in index.search("insulin glucagon", owner_id="alice", chat_id="c1", k=20)
+    }
+
+    # In chat c2 "glucagon" is everywhere and "insulin" nowhere.
+    index.add([doc(f"x{i}", f"glucagon assay {i}", owner="bob", chat="c2") for i in range(40)])
+    after = {
+        h.id: h.score
+        for h in index.search("insulin glucagon", owner_id="alice", chat_id="c1", k=20)
+    }
+
+    assert after == pytest.approx(before)
+    assert max(after, key=after.__getitem__) == "rare"
+
+
+def test_sqlite_moves_the_shared_table_of_earlier_versions(tmp_path: Path) -> None:
+    """Earlier versions kept one FTS5 table for every chat; opening such a file moves
+    its rows into per-chat tables, scope tokens and all, and drops the old table."""
+    import hashlib
+    import sqlite3
+
+    from ragline.rag.stores.keyword.tokenize import terms
+
+    def token(kind: str, value: str) -> str:
+        return kind + hashlib.blake2b(value.encode(), digest_size=16).hexdigest()
+
+    rows = [("a1", "alice", "c1", "f1", "quasar telescope"), ("b1", "bob", "c2", "f2", "pulsar")]
+    with sqlite3.connect(tmp_path / "keyword.sqlite3") as db:
+        db.execute(
+            "CREATE VIRTUAL TABLE keyword_fts USING fts5(body, scope, id UNINDEXED,"
+            " tokenize = 'unicode61 remove_diacritics 0')"
+        )
+        db.execute(
+            "CREATE TABLE chunk_text (id TEXT PRIMARY KEY, chat_id TEXT NOT NULL,"
+            " file_id TEXT NOT NULL, text TEXT NOT NULL) WITHOUT ROWID"
+        )
+        for id_, owner, chat, file, body in rows:
+            scope = " ".join(
+                (token("i", id_), token("o", owner), token("c", chat), token("f", file))
+            )
+            db.execute(
+                "INSERT INTO keyword_fts VALUES (?, ?, ?)", (" ".join(terms(body)), scope, id_)
+            )
+            db.execute("INSERT INTO chunk_text VALUES (?, ?, ?, ?)", (id_, chat, file, body))
+
+    index = _open("sqlite", str(tmp_path))
+    try:
+        assert ids(index, "quasar telescope") == ["a1"]
+        assert ids(index, "pulsar", owner_id="bob", chat_id="c2") == ["b1"]
+        assert ids(index, "pulsar") == []
+        assert index.count() == 2
+        index.delete_file("f1")
+        assert index.count() == 1
+    finally:
+        index.close()
+    with sqlite3.connect(tmp_path / "keyword.sqlite3") as db:
+        legacy = db.execute("SELECT name FROM sqlite_master WHERE name = 'keyword_fts'")
+        assert legacy.fetchall() == []
+
+
 @pytest.mark.parametrize("how", ["ids", "file", "chat"])
 def test_delete_leaves_nothing(index: KeywordIndex, how: str) -> None:
     index.add([doc(f"d{i}", f"nebula {i}", file="f9", chat="c9") for i in range(30)])
