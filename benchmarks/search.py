@@ -68,8 +68,8 @@ def ingest_scifact(data: Path, work: Path, limit: int | None) -> str:
 
 def fill_other_assistants(data: Path, total: int) -> int:
     """Copies of the searched assistant's chunks under other owners and chats, up to
-    ``total`` chunks in the stores (each assistant has its own Chroma collection; the
-    keyword index is one table for all)."""
+    ``total`` chunks in the stores (each assistant has its own Chroma collection and its
+    own FTS5 table; the stores' files hold them all)."""
     from ragline.config import Settings
     from ragline.rag.providers import build_stores
     from ragline.rag.stores.base import KeywordDoc
