@@ -4,6 +4,8 @@ PostgreSQL database."""
 from __future__ import annotations
 
 import multiprocessing
+import random
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +14,7 @@ import psycopg
 import pytest
 
 from ragline.rag.stores.base import KeywordDoc, KeywordIndex
-from ragline.rag.stores.keyword import build_keyword_index
+from ragline.rag.stores.keyword import SQLITE_FILE, SqliteKeywordIndex, build_keyword_index
 from tests.conftest import PG_ADMIN_DSN
 
 FILLER = "patients treated with the drug showed improved outcomes in the trial"
@@ -28,27 +30,31 @@ def postgres_url() -> Iterator[str]:
         db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _open(backend: str, location: str) -> KeywordIndex:
-    if backend == "postgres":
-        return build_keyword_index(
-            database_url=location.split("#")[0], table=location.split("#")[1]
+def _open(location: str) -> KeywordIndex:
+    """``DIR#sqlite`` (FTS5 alone), ``DIR#sqlite-arrays`` (every query after a write
+    rebuilds the chat's in-memory arrays first and answers from them), or ``URL#TABLE``."""
+    where, what = location.split("#")
+    if not where.startswith("/"):
+        return build_keyword_index(database_url=where, table=what)
+    if what == "sqlite-arrays":
+        return SqliteKeywordIndex(
+            Path(where) / SQLITE_FILE, arrays_quiet_s=0, arrays_in_background=False
         )
-    return build_keyword_index(data_dir=Path(location))
+    return SqliteKeywordIndex(Path(where) / SQLITE_FILE, arrays=False)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "sqlite-arrays", "postgres"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Where a fresh index lives: a data dir, or a database URL and a table prefix."""
+    """Where a fresh index lives (see ``_open``)."""
     if request.param == "postgres":
         url = request.getfixturevalue("postgres_url")
         return f"{url}#kw_{uuid.uuid4().hex[:8]}"
-    return str(tmp_path)
+    return f"{tmp_path}#{request.param}"
 
 
 @pytest.fixture
 def index(location: str) -> Iterator[KeywordIndex]:
-    backend = "sqlite" if location.startswith("/") else "postgres"
-    opened = _open(backend, location)
+    opened = _open(location)
     yield opened
     opened.close()
 
@@ -176,7 +182,7 @@ def test_sqlite_moves_the_shared_table_of_earlier_versions(tmp_path: Path) -> No
             )
             db.execute("INSERT INTO chunk_text VALUES (?, ?, ?, ?)", (id_, chat, file, body))
 
-    index = _open("sqlite", str(tmp_path))
+    index = _open(f"{tmp_path}#sqlite")
     try:
         assert ids(index, "quasar telescope") == ["a1"]
         assert ids(index, "pulsar", owner_id="bob", chat_id="c2") == ["b1"]
@@ -225,25 +231,110 @@ def test_replace_same_id(index: KeywordIndex) -> None:
     assert index.texts(["x", "missing"]) == {"x": "second version about asteroids"}
 
 
-def _writer(location: str, backend: str, worker: int) -> None:
-    index = _open(backend, location)
+def _random_corpus(seed: int, count: int) -> list[KeywordDoc]:
+    """Zipf-like word frequencies (some words in over half the chunks, whose IDF FTS5
+    clamps), varied lengths, repeats, three files and a second owner."""
+    rng = random.Random(seed)
+    words = [f"w{i}x" for i in range(400)]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    docs = []
+    for i in range(count):
+        text = " ".join(rng.choices(words, weights, k=rng.randint(3, 120)))
+        owner = "bob" if i % 17 == 0 else "alice"
+        docs.append(doc(f"d{i}", f"common {text}", owner=owner, file=f"f{i % 3}"))
+    return docs
+
+
+def test_arrays_answer_exactly_as_fts5(tmp_path: Path) -> None:
+    """The in-memory arrays rank and score as FTS5's bm25() does, filters included."""
+    fts5 = _open(f"{tmp_path}#sqlite")
+    arrays = _open(f"{tmp_path}#sqlite-arrays")
+    fts5.add(_random_corpus(seed=3, count=400))
+    fts5.delete_ids([f"d{i}" for i in range(0, 400, 7)])  # deletions shift the statistics
+    rng = random.Random(5)
+    try:
+        for _ in range(40):
+            query = " ".join(f"w{rng.randint(0, 60)}x" for _ in range(rng.randint(1, 6)))
+            for scope in ({}, {"file_ids": ["f1", "f2"]}, {"owner_id": "bob"}):
+                params = {"owner_id": "alice", "chat_id": "c1", "k": 1000, **scope}
+                expected = {h.id: h.score for h in fts5.search(query, **params)}  # type: ignore[arg-type]
+                got = {h.id: h.score for h in arrays.search(query, **params)}  # type: ignore[arg-type]
+                assert got == pytest.approx(expected, rel=1e-9)
+                assert expected or scope.get("owner_id") == "bob"
+                assert arrays.arrays_version("c1") == arrays.version("c1") > 0  # type: ignore[attr-defined]
+                top = [h.score for h in arrays.search(query, **{**params, "k": 5})]  # type: ignore[arg-type]
+                assert top == pytest.approx(sorted(expected.values(), reverse=True)[:5])
+                some = [f"d{i}" for i in range(0, 400, 3)] + ["missing"]
+                params.pop("k")
+                assert arrays.scores(query, some, **params) == pytest.approx(  # type: ignore[arg-type]
+                    fts5.scores(query, some, **params),
+                    rel=1e-9,  # type: ignore[arg-type]
+                )
+    finally:
+        fts5.close()
+        arrays.close()
+
+
+def test_arrays_never_answer_for_an_older_version(tmp_path: Path) -> None:
+    """Writes by another process (here: another index on the same file) bump the chat's
+    version, so arrays built before them are not used."""
+    reader = _open(f"{tmp_path}#sqlite-arrays")
+    writer = _open(f"{tmp_path}#sqlite")
+    try:
+        writer.add([doc("a", "quasar telescope"), doc("b", "quasar spectrum")])
+        assert sorted(ids(reader, "quasar")) == ["a", "b"]
+        built = reader.arrays_version("c1")  # type: ignore[attr-defined]
+        assert built == reader.version("c1") == 1  # type: ignore[attr-defined]
+
+        writer.delete_ids(["a"])
+        writer.add([doc("c", "quasar nebula")])
+
+        assert sorted(ids(reader, "quasar")) == ["b", "c"]
+        assert ids(reader, "telescope") == []
+        assert reader.arrays_version("c1") == reader.version("c1") == 3  # type: ignore[attr-defined]
+        writer.delete_chat("c1")
+        assert ids(reader, "quasar") == []
+    finally:
+        reader.close()
+        writer.close()
+
+
+def test_arrays_are_built_in_the_background_once_the_chat_is_quiet(tmp_path: Path) -> None:
+    index = SqliteKeywordIndex(tmp_path / SQLITE_FILE, arrays_quiet_s=0.2)
+    try:
+        index.add([doc("a", "quasar telescope"), doc("b", "pulsar")])
+        assert ids(index, "quasar") == ["a"]  # just written: FTS5 answers, nothing is built
+        assert index.arrays_version("c1") is None
+
+        time.sleep(0.3)
+        assert ids(index, "quasar") == ["a"]  # quiet: FTS5 answers, a build starts
+        deadline = time.monotonic() + 30
+        while index.arrays_version("c1") is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert index.arrays_version("c1") == index.version("c1") == 1
+        assert sorted(ids(index, "quasar pulsar")) == ["a", "b"]  # from the arrays
+    finally:
+        index.close()
+
+
+def _writer(location: str, worker: int) -> None:
+    index = _open(location)
     for batch in range(10):
         index.add([doc(f"w{worker}-{batch}-{i}", f"galaxy cluster {i}") for i in range(20)])
     index.close()
 
 
 def test_two_processes_add_concurrently(location: str) -> None:
-    backend = "sqlite" if location.startswith("/") else "postgres"
-    _open(backend, location).close()  # the schema exists before the race
+    _open(location).close()  # the schema exists before the race
     context = multiprocessing.get_context("fork")  # the writers open their own index
-    workers = [context.Process(target=_writer, args=(location, backend, w)) for w in (1, 2)]
+    workers = [context.Process(target=_writer, args=(location, w)) for w in (1, 2)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(timeout=60)
     assert [worker.exitcode for worker in workers] == [0, 0]
 
-    index = _open(backend, location)
+    index = _open(location)
     assert index.count() == 400
     assert len(index.search("galaxy", owner_id="alice", chat_id="c1", k=1000)) == 400
     index.close()
@@ -251,7 +342,7 @@ def test_two_processes_add_concurrently(location: str) -> None:
 
 def test_postgres_purges_deleted_postings_on_later_adds(postgres_url: str) -> None:
     url, table = postgres_url, f"kw_{uuid.uuid4().hex[:8]}"
-    index = _open("postgres", f"{url}#{table}")
+    index = _open(f"{url}#{table}")
     index.add([doc(f"d{i}", "comet tail", file="f9") for i in range(5)])
     index.delete_file("f9")
     assert ids(index, "comet") == []
