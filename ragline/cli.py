@@ -62,6 +62,9 @@ def serve(
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     # One process runs in-process (workers=0 in Hypercorn's terms); more are spawned.
     config.workers = 0 if workers == 1 else workers
+    # uvloop's event loop: ~10% less CPU per search request than asyncio's (measured,
+    # benchmarks/search closed loop: 22.7-24.4 vs 25.5-27.0 ms per request).
+    config.worker_class = "uvloop"
     config.accesslog = "-"
     config.errorlog = "-"
     config.loglevel = settings.log_level

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragline.chat.runtime import ChatRuntime
@@ -42,23 +42,24 @@ async def search_scope(
             raise ChatNotFound()
         rows = await session.scalars(select(ChatFile.id).where(indexed, ChatFile.id.in_(selected)))
         return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))
-    # One statement: ownership, then one aggregate rather than one row per file
-    # (assistants may hold thousands of files), and whether any file is being purged.
-    counts = (
+    # One statement: ownership, whether any file is unfinished (index seeks on chat and
+    # status, not a count of every file: assistants may hold thousands), and whether any
+    # file is being purged.
+    unfinished = [status for status in FileStatus if status is not FileStatus.INDEXED]
+    flags = (
         await session.execute(
             select(
-                select(func.count()).where(mine).scalar_subquery(),
-                select(func.count()).where(indexed).scalar_subquery(),
+                exists().where(mine, ChatFile.status.in_(unfinished)),
                 exists().where(FilePurge.chat_id == chat_id),
             )
             .select_from(Chat)
             .where(owned)
         )
     ).one_or_none()
-    if counts is None:
+    if flags is None:
         raise ChatNotFound()
-    total, ready, purging = counts
-    if total == ready and not purging:
+    any_unfinished, purging = flags
+    if not any_unfinished and not purging:
         return Scope(owner_id, chat, None)  # every chunk of the chat is searchable
     rows = await session.scalars(select(ChatFile.id).where(indexed))
     return Scope(owner_id, chat, sorted(str(file_id) for file_id in rows))

@@ -52,7 +52,11 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     """An uploaded file. Its ``status`` is the source of truth for ingestion jobs."""
 
     __tablename__ = "chat_files"
-    __table_args__ = (UniqueConstraint("chat_id", "sha256"),)
+    __table_args__ = (
+        UniqueConstraint("chat_id", "sha256"),
+        # Searches ask whether any file of the chat is unfinished (a few index seeks).
+        Index("ix_chat_files_chat_status", "chat_id", "status"),
+    )
 
     chat_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("chats.id", ondelete="CASCADE"), index=True
