@@ -265,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--options", default="sqlite-fts5,pg-bm25,pg-tsrank")
+    parser.add_argument("--options", default="sqlite-fts5,sqlite-arrays,pg-bm25,pg-tsrank")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} is absent")
@@ -278,7 +278,18 @@ def main() -> None:
     print(f"chroma-sparse-bm25: {chroma_sparse_bm25()}", flush=True)
 
     options: list[tuple[str, Callable[[str, Path], Any]]] = [
-        ("sqlite-fts5", lambda dsn, tmp: SqliteKeywordIndex(tmp / "keyword.sqlite3")),
+        (
+            "sqlite-fts5",  # FTS5 alone
+            lambda dsn, tmp: SqliteKeywordIndex(tmp / "keyword.sqlite3", arrays=False),
+        ),
+        (
+            # The embedded default once a chat is quiet: in-memory arrays from FTS5's table
+            # (here built by the first query after each write, in the caller's thread).
+            "sqlite-arrays",
+            lambda dsn, tmp: SqliteKeywordIndex(
+                tmp / "keyword.sqlite3", arrays_quiet_s=0, arrays_in_background=False
+            ),
+        ),
         ("pg-bm25", lambda dsn, tmp: PostgresKeywordIndex(pool(dsn))),
         ("pg-tsrank", lambda dsn, tmp: PgTsRank(pool(dsn))),
     ]
