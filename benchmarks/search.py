@@ -1,6 +1,7 @@
 """Search latency and throughput through the real endpoint, at 100k chunks.
 
     python -m benchmarks.search [--chunks 100000] [--rate 50] [--seconds 20] [--clients 16]
+                                [--work DIR]
 
 The searched assistant holds the SciFact corpus (5,183 abstracts, ingested through
 ragline's real path: upload, queue, embedder, stores); other users' assistants fill the
