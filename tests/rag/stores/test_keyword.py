@@ -317,6 +317,36 @@ def test_arrays_are_built_in_the_background_once_the_chat_is_quiet(tmp_path: Pat
         index.close()
 
 
+def test_arrays_memory_is_bounded(tmp_path: Path) -> None:
+    """Over the postings budget: a chat too large is never kept (FTS5 answers it, and it
+    is not rebuilt on every search), and the least recently used chat is evicted."""
+    index = SqliteKeywordIndex(
+        tmp_path / SQLITE_FILE,
+        arrays_quiet_s=0,
+        arrays_in_background=False,
+        arrays_max_postings=6,
+    )
+    try:
+        index.add([doc("a", "quasar telescope"), doc("b", "pulsar nebula")])  # 4 postings
+        index.add([doc("x", "quasar", chat="c2"), doc("y", "pulsar", chat="c2")])  # 2
+        index.add([doc(f"z{i}", "magnetar dust ring", chat="c3") for i in range(3)])  # 9
+
+        assert ids(index, "quasar") == ["a"]
+        assert ids(index, "quasar", chat_id="c2") == ["x"]
+        assert (index.arrays_version("c1"), index.arrays_version("c2")) == (1, 1)
+        assert len(ids(index, "magnetar", chat_id="c3")) == 3  # too large: FTS5 answers
+        assert index.arrays_version("c3") is None
+
+        index.add([doc("w", "comet tail", chat="c4")])  # 2 more: c1 (least recent) goes
+        assert ids(index, "comet", chat_id="c4") == ["w"]
+        assert index.arrays_version("c1") is None
+        assert ids(index, "quasar") == ["a"]  # FTS5 again, and no rebuild for a while
+        assert index.arrays_version("c1") is None
+        assert index.arrays_version("c4") == 1
+    finally:
+        index.close()
+
+
 def _writer(location: str, worker: int) -> None:
     index = _open(location)
     for batch in range(10):

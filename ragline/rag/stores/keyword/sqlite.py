@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import sqlite3
 import threading
 import time
@@ -68,6 +69,9 @@ ARRAYS_QUIET_S = 2.0
 """A chat's arrays are (re)built, when it is next searched, once its table has not changed
 for this long (none are built while files are being indexed into it: each would be stale
 on arrival)."""
+ARRAYS_EVICTED_HOLD_S = 60.0
+"""An evicted chat's arrays are not rebuilt for this long (chats that do not fit together
+would otherwise be rebuilt on every search)."""
 ARRAYS_MAX_POSTINGS = 5_000_000
 """Postings kept in memory over all cached chats (~12 bytes each); least recently used
 chats are dropped first, and a chat larger than this is always searched by FTS5."""
@@ -103,6 +107,7 @@ class SqliteKeywordIndex:
         arrays: bool = True,
         arrays_quiet_s: float = ARRAYS_QUIET_S,
         arrays_in_background: bool = True,
+        arrays_max_postings: int = ARRAYS_MAX_POSTINGS,
     ) -> None:
         """``arrays``: answer queries from in-memory BM25 arrays of quiet chats (see
         :mod:`.arrays`), built in a background thread unless ``arrays_in_background`` is
@@ -126,6 +131,7 @@ class SqliteKeywordIndex:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._arrays_on = arrays
+        self._max_postings = arrays_max_postings
         self._quiet_s = arrays_quiet_s
         self._builder = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-arrays")
@@ -135,6 +141,9 @@ class SqliteKeywordIndex:
         self._arrays: OrderedDict[str, ChatArrays] = OrderedDict()  # LRU, guarded by:
         self._arrays_lock = threading.Lock()
         self._building: set[str] = set()
+        # chat -> (version, monotonic time): no build of that version before that time
+        # (too large or failed: never; evicted: not for ARRAYS_EVICTED_HOLD_S).
+        self._hold: dict[str, tuple[int, float]] = {}
 
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -343,6 +352,9 @@ class SqliteKeywordIndex:
                 return arrays
             if time.time() - changed_at < self._quiet_s or chat_id in self._building:
                 return None
+            held = self._hold.get(chat_id)
+            if held is not None and held[0] == version and time.monotonic() < held[1]:
+                return None
             self._building.add(chat_id)
         if self._builder is not None:
             self._builder.submit(self._build, chat_id)
@@ -350,6 +362,7 @@ class SqliteKeywordIndex:
         return self._build(chat_id)
 
     def _build(self, chat_id: str) -> ChatArrays | None:
+        version = -1  # until read
         try:
             db = self._reader()
             db.execute("BEGIN")  # one snapshot: the version and the rows agree
@@ -368,13 +381,19 @@ class SqliteKeywordIndex:
             arrays = ChatArrays.build(version, rows)
             with self._arrays_lock:
                 self._arrays.pop(chat_id, None)
-                if arrays.postings <= ARRAYS_MAX_POSTINGS:
-                    self._arrays[chat_id] = arrays
-                while sum(a.postings for a in self._arrays.values()) > ARRAYS_MAX_POSTINGS:
-                    self._arrays.popitem(last=False)
+                self._hold.pop(chat_id, None)
+                if arrays.postings > self._max_postings:
+                    self._hold[chat_id] = (version, math.inf)
+                    return arrays
+                self._arrays[chat_id] = arrays
+                while sum(a.postings for a in self._arrays.values()) > self._max_postings:
+                    evicted, old = self._arrays.popitem(last=False)
+                    self._hold[evicted] = (old.version, time.monotonic() + ARRAYS_EVICTED_HOLD_S)
             return arrays
         except Exception:
             logger.exception("building the keyword arrays of chat %s failed", chat_id)
+            with self._arrays_lock:
+                self._hold[chat_id] = (version, math.inf)
             return None
         finally:
             with self._arrays_lock:
