@@ -70,9 +70,10 @@ class ChatArrays:
             count=int(body_lengths.sum()),
         )
         row_of_word = np.repeat(np.arange(count, dtype=np.int64), body_lengths)
-        keys, frequencies = np.unique(flat * max(count, 1) + row_of_word, return_counts=True)
-        term_of = keys // max(count, 1)
-        rows = (keys % max(count, 1)).astype(np.int32)
+        stride = max(count, 1)  # one key per (term, row): term * stride + row
+        keys, frequencies = np.unique(flat * stride + row_of_word, return_counts=True)
+        term_of = keys // stride
+        rows = (keys % stride).astype(np.int32)
         starts = np.searchsorted(term_of, np.arange(len(terms) + 1)).astype(np.int64)
 
         hits = np.diff(starts).astype(np.float64)  # rows holding each term

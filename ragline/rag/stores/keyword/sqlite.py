@@ -31,7 +31,7 @@ import math
 import sqlite3
 import threading
 import time
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -269,14 +269,13 @@ class SqliteKeywordIndex:
         file_ids: Sequence[str] | None = None,
         k: int = 10,
     ) -> list[Hit]:
-        expression = _expression(query, owner_id, file_ids)
-        if expression is None:
+        counts = term_counts(query)
+        if not counts or (file_ids is not None and not file_ids):
             return []
         arrays = self._current_arrays(chat_id)
         if arrays is not None:
-            return arrays.search(
-                term_counts(query), _token("o", owner_id), _file_tokens(file_ids), k
-            )
+            return arrays.search(counts, _token("o", owner_id), _file_tokens(file_ids), k)
+        expression = _expression(counts, owner_id, file_ids)
         table = _table(chat_id)
         rows = self._read(
             f"SELECT id, bm25({table}, 1.0, 0.0) AS score FROM {table}"  # noqa: S608
@@ -298,14 +297,13 @@ class SqliteKeywordIndex:
         # The ids are one more scope condition (their id tokens); bm25() takes its
         # statistics from the chat's whole table whatever the other conditions, so the
         # scores equal those of search().
-        expression = _expression(query, owner_id, file_ids, ids=ids)
-        if expression is None or not ids:
+        counts = term_counts(query)
+        if not counts or (file_ids is not None and not file_ids) or not ids:
             return {}
         arrays = self._current_arrays(chat_id)
         if arrays is not None:
-            return arrays.scores(
-                term_counts(query), ids, _token("o", owner_id), _file_tokens(file_ids)
-            )
+            return arrays.scores(counts, ids, _token("o", owner_id), _file_tokens(file_ids))
+        expression = _expression(counts, owner_id, file_ids, ids=ids)
         table = _table(chat_id)
         rows = self._read(
             f"SELECT id, bm25({table}, 1.0, 0.0) FROM {table} WHERE {table} MATCH ?",  # noqa: S608
@@ -486,19 +484,17 @@ def _any_of(tokens: Sequence[str]) -> str:
 
 
 def _expression(
-    query: str,
+    counts: Counter[str],
     owner_id: str,
     file_ids: Sequence[str] | None,
     *,
     ids: Sequence[str] | None = None,
-) -> str | None:
-    """The FTS5 query: scope tokens AND any query term; None when nothing can match."""
-    counts = term_counts(query)
-    if not counts or (file_ids is not None and not file_ids):
-        return None
+) -> str:
+    """The FTS5 query for the query's term counts: scope tokens AND any query term."""
     scope = _quoted([_token("o", owner_id)])[0]
-    if file_ids is not None:
-        scope += " AND " + _any_of([_token("f", f) for f in file_ids])
+    file_tokens = _file_tokens(file_ids)
+    if file_tokens is not None:
+        scope += " AND " + _any_of(file_tokens)
     if ids is not None:
         scope += " AND " + _any_of([_token("i", i) for i in ids])
     # A term repeated in the query is repeated in the expression, so bm25() counts it
