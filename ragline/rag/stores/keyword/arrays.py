@@ -10,13 +10,20 @@ in the average; equality with FTS5 is tested), so the two paths can answer inter
 
 The table stays the persistent index and the only one written; each snapshot carries the
 chat's version (bumped in the same transaction as every write to that chat), and a query
-uses the arrays only when the version still matches, else FTS5.
+uses the arrays only when the version still matches, else FTS5. :class:`ArraysCache`
+decides which chats' arrays are held (bounded, least recently used first out) and when
+they are built; it knows nothing of SQL: the index gives it the chat's version and rows.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import logging
+import math
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +36,18 @@ B = 0.75
 """FTS5's ``bm25()`` constants (``fts5_aux.c``)."""
 MIN_IDF = 1e-6
 """FTS5 clamps a term's IDF here when it is not positive (terms in over half the rows)."""
+ARRAYS_QUIET_S = 2.0
+"""A chat's arrays are (re)built, when it is next searched, once its table has not changed
+for this long (none are built while files are being indexed into it: each would be stale
+on arrival)."""
+ARRAYS_EVICTED_HOLD_S = 60.0
+"""An evicted chat's arrays are not rebuilt for this long (chats that do not fit together
+would otherwise be rebuilt on every search)."""
+ARRAYS_MAX_POSTINGS = 5_000_000
+"""Postings kept in memory over all cached chats (~12 bytes each); least recently used
+chats are dropped first, and a chat larger than this is always searched by FTS5."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +187,93 @@ class ChatArrays:
             if row is not None and keep[row]:
                 out[doc_id] = float(scores[row])
         return out
+
+
+Rows = Sequence[tuple[str, str, str]]
+
+
+class ArraysCache:
+    """Which chats' arrays are held, and when they are (re)built: once a chat has not
+    changed for ``quiet_s``, by its next query, in a background thread unless
+    ``in_background`` is false (then in the caller's). ``state(chat)`` gives the chat's
+    (version, unix time of its last write); ``load(chat)`` its version and rows, read
+    together. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        state: Callable[[str], tuple[int, float]],
+        load: Callable[[str], tuple[int, Rows]],
+        quiet_s: float = ARRAYS_QUIET_S,
+        in_background: bool = True,
+        max_postings: int = ARRAYS_MAX_POSTINGS,
+    ) -> None:
+        self._state = state
+        self._load = load
+        self._quiet_s = quiet_s
+        self._max_postings = max_postings
+        self._builder = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-arrays")
+            if in_background
+            else None
+        )
+        self._arrays: OrderedDict[str, ChatArrays] = OrderedDict()  # LRU, guarded by:
+        self._lock = threading.Lock()
+        self._building: set[str] = set()
+        # chat -> (version, monotonic time): no build of that version before that time
+        # (too large or failed: never; evicted: not for ARRAYS_EVICTED_HOLD_S).
+        self._hold: dict[str, tuple[int, float]] = {}
+
+    def version_of(self, chat_id: str) -> int | None:
+        with self._lock:
+            arrays = self._arrays.get(chat_id)
+        return None if arrays is None else arrays.version
+
+    def current(self, chat_id: str) -> ChatArrays | None:
+        """The chat's arrays if they are at its current version; otherwise None (the
+        caller uses FTS5), and a build is started if the chat has been quiet."""
+        version, changed_at = self._state(chat_id)
+        with self._lock:
+            arrays = self._arrays.get(chat_id)
+            if arrays is not None and arrays.version == version:
+                self._arrays.move_to_end(chat_id)
+                return arrays
+            if time.time() - changed_at < self._quiet_s or chat_id in self._building:
+                return None
+            held = self._hold.get(chat_id)
+            if held is not None and held[0] == version and time.monotonic() < held[1]:
+                return None
+            self._building.add(chat_id)
+        if self._builder is not None:
+            self._builder.submit(self._build, chat_id)
+            return None
+        return self._build(chat_id)
+
+    def _build(self, chat_id: str) -> ChatArrays | None:
+        version = -1  # until read
+        try:
+            version, rows = self._load(chat_id)
+            arrays = ChatArrays.build(version, rows)
+            with self._lock:
+                self._arrays.pop(chat_id, None)
+                self._hold.pop(chat_id, None)
+                if arrays.postings > self._max_postings:
+                    self._hold[chat_id] = (version, math.inf)
+                    return arrays
+                self._arrays[chat_id] = arrays
+                while sum(a.postings for a in self._arrays.values()) > self._max_postings:
+                    evicted, old = self._arrays.popitem(last=False)
+                    self._hold[evicted] = (old.version, time.monotonic() + ARRAYS_EVICTED_HOLD_S)
+            return arrays
+        except Exception:
+            logger.exception("building the keyword arrays of chat %s failed", chat_id)
+            with self._lock:
+                self._hold[chat_id] = (version, math.inf)
+            return None
+        finally:
+            with self._lock:
+                self._building.discard(chat_id)
+
+    def close(self) -> None:
+        if self._builder is not None:
+            self._builder.shutdown(wait=True, cancel_futures=True)

@@ -8,7 +8,7 @@ whole store (measured at 100k chunks for a 12.8k-chunk chat: 7.6 ms per query, 4
 its own table) — and ``bm25()`` takes term rarity from the searched chat's chunks, as the
 PostgreSQL backend does, not from every user's.
 
-Queries on a chat whose table has been quiet for ``ARRAYS_QUIET_S`` are answered from
+Queries on a chat whose table has been quiet for ``arrays.ARRAYS_QUIET_S`` are answered from
 in-memory arrays built from the table (:mod:`.arrays`: the same scores, ~0.4 ms instead of
 ~5 ms); ``chat_version`` tells every process whether its arrays are still current.
 
@@ -26,19 +26,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import math
 import sqlite3
 import threading
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 from ragline.rag.stores.base import Hit, KeywordDoc
-from ragline.rag.stores.keyword.arrays import ChatArrays
+from ragline.rag.stores.keyword.arrays import (
+    ARRAYS_MAX_POSTINGS,
+    ARRAYS_QUIET_S,
+    ArraysCache,
+)
 from ragline.rag.stores.keyword.tokenize import term_counts, terms
 
 _SCHEMA = (
@@ -55,8 +56,6 @@ _SCHEMA = (
         chat_id TEXT PRIMARY KEY, version INTEGER NOT NULL, changed_at REAL NOT NULL
     ) WITHOUT ROWID""",
 )
-logger = logging.getLogger(__name__)
-
 _CHAT_TABLE = """CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING fts5(
     body, scope, id UNINDEXED, tokenize = 'unicode61 remove_diacritics 0'
 )"""
@@ -65,16 +64,6 @@ _LEGACY_TABLE = "keyword_fts"
 """Before one table per chat: one FTS5 table for all, moved into per-chat tables at open."""
 _BATCH = 500
 """Ids per ``OR`` query when deleting many ids."""
-ARRAYS_QUIET_S = 2.0
-"""A chat's arrays are (re)built, when it is next searched, once its table has not changed
-for this long (none are built while files are being indexed into it: each would be stale
-on arrival)."""
-ARRAYS_EVICTED_HOLD_S = 60.0
-"""An evicted chat's arrays are not rebuilt for this long (chats that do not fit together
-would otherwise be rebuilt on every search)."""
-ARRAYS_MAX_POSTINGS = 5_000_000
-"""Postings kept in memory over all cached chats (~12 bytes each); least recently used
-chats are dropped first, and a chat larger than this is always searched by FTS5."""
 
 
 def _token(kind: str, value: str) -> str:
@@ -130,20 +119,17 @@ class SqliteKeywordIndex:
         # (SQLite releases the GIL while it works).
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
-        self._arrays_on = arrays
-        self._max_postings = arrays_max_postings
-        self._quiet_s = arrays_quiet_s
-        self._builder = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword-arrays")
-            if arrays and arrays_in_background
+        self._arrays = (
+            ArraysCache(
+                state=lambda chat_id: self._version(self._reader(), chat_id),
+                load=self._snapshot,
+                quiet_s=arrays_quiet_s,
+                in_background=arrays_in_background,
+                max_postings=arrays_max_postings,
+            )
+            if arrays
             else None
         )
-        self._arrays: OrderedDict[str, ChatArrays] = OrderedDict()  # LRU, guarded by:
-        self._arrays_lock = threading.Lock()
-        self._building: set[str] = set()
-        # chat -> (version, monotonic time): no build of that version before that time
-        # (too large or failed: never; evicted: not for ARRAYS_EVICTED_HOLD_S).
-        self._hold: dict[str, tuple[int, float]] = {}
 
     def _reader(self) -> sqlite3.Connection:
         reader: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -272,7 +258,7 @@ class SqliteKeywordIndex:
         counts = term_counts(query)
         if not counts or (file_ids is not None and not file_ids):
             return []
-        arrays = self._current_arrays(chat_id)
+        arrays = self._arrays.current(chat_id) if self._arrays is not None else None
         if arrays is not None:
             return arrays.search(counts, _token("o", owner_id), _file_tokens(file_ids), k)
         expression = _expression(counts, owner_id, file_ids)
@@ -300,7 +286,7 @@ class SqliteKeywordIndex:
         counts = term_counts(query)
         if not counts or (file_ids is not None and not file_ids) or not ids:
             return {}
-        arrays = self._current_arrays(chat_id)
+        arrays = self._arrays.current(chat_id) if self._arrays is not None else None
         if arrays is not None:
             return arrays.scores(counts, ids, _token("o", owner_id), _file_tokens(file_ids))
         expression = _expression(counts, owner_id, file_ids, ids=ids)
@@ -322,9 +308,7 @@ class SqliteKeywordIndex:
 
     def arrays_version(self, chat_id: str) -> int | None:
         """The version of the chat's in-memory arrays, if it has any (diagnostics)."""
-        with self._arrays_lock:
-            arrays = self._arrays.get(chat_id)
-        return None if arrays is None else arrays.version
+        return self._arrays.version_of(chat_id) if self._arrays is not None else None
 
     def version(self, chat_id: str) -> int:
         """The chat's current version: how many writes its table has had."""
@@ -337,36 +321,15 @@ class SqliteKeywordIndex:
         ).fetchone()
         return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
-    def _current_arrays(self, chat_id: str) -> ChatArrays | None:
-        """The chat's arrays if they are at its current version; otherwise None (the
-        caller uses FTS5), and a build is started if the chat has been quiet."""
-        if not self._arrays_on:
-            return None
-        version, changed_at = self._version(self._reader(), chat_id)
-        with self._arrays_lock:
-            arrays = self._arrays.get(chat_id)
-            if arrays is not None and arrays.version == version:
-                self._arrays.move_to_end(chat_id)
-                return arrays
-            if time.time() - changed_at < self._quiet_s or chat_id in self._building:
-                return None
-            held = self._hold.get(chat_id)
-            if held is not None and held[0] == version and time.monotonic() < held[1]:
-                return None
-            self._building.add(chat_id)
-        if self._builder is not None:
-            self._builder.submit(self._build, chat_id)
-            return None
-        return self._build(chat_id)
-
-    def _build(self, chat_id: str) -> ChatArrays | None:
-        version = -1  # until read
+    def _snapshot(self, chat_id: str) -> tuple[int, list[tuple[str, str, str]]]:
+        """The chat's version and its table's (id, body, scope) rows in rowid order, read
+        in one transaction so that they agree."""
+        db = self._reader()
+        db.execute("BEGIN")
         try:
-            db = self._reader()
-            db.execute("BEGIN")  # one snapshot: the version and the rows agree
+            version, _ = self._version(db, chat_id)
+            table = _table(chat_id)
             try:
-                version, _ = self._version(db, chat_id)
-                table = _table(chat_id)
                 rows = db.execute(
                     f"SELECT id, body, scope FROM {table} ORDER BY rowid"  # noqa: S608
                 ).fetchall()
@@ -374,32 +337,13 @@ class SqliteKeywordIndex:
                 if not _no_table(exc):
                     raise
                 rows = []  # no table yet: nothing to find
-            finally:
-                db.execute("COMMIT")
-            arrays = ChatArrays.build(version, rows)
-            with self._arrays_lock:
-                self._arrays.pop(chat_id, None)
-                self._hold.pop(chat_id, None)
-                if arrays.postings > self._max_postings:
-                    self._hold[chat_id] = (version, math.inf)
-                    return arrays
-                self._arrays[chat_id] = arrays
-                while sum(a.postings for a in self._arrays.values()) > self._max_postings:
-                    evicted, old = self._arrays.popitem(last=False)
-                    self._hold[evicted] = (old.version, time.monotonic() + ARRAYS_EVICTED_HOLD_S)
-            return arrays
-        except Exception:
-            logger.exception("building the keyword arrays of chat %s failed", chat_id)
-            with self._arrays_lock:
-                self._hold[chat_id] = (version, math.inf)
-            return None
+            return version, rows
         finally:
-            with self._arrays_lock:
-                self._building.discard(chat_id)
+            db.execute("COMMIT")
 
     def close(self) -> None:
-        if self._builder is not None:
-            self._builder.shutdown(wait=True, cancel_futures=True)
+        if self._arrays is not None:
+            self._arrays.close()
         with self._lock:
             for reader in self._readers:
                 reader.close()
