@@ -10,12 +10,14 @@ STAMP   := $(VENV)/.installed
 OIDC_DIR   := tests/auth/provider
 OIDC_STAMP := $(OIDC_DIR)/node_modules/.installed
 
-# Reinstall only when the project's dependencies change (pip's cache keeps built wheels).
+# Reinstall only when the project's dependencies change (pip's cache keeps built wheels;
+# llama-cpp-python's portable build has a cache of its own, see the script).
 # Then build the local embedding model from the packaged weights (offline, cached, ~15 s
 # the first time; a no-op afterwards).
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml scripts/install-llama-cpp.sh
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	bash scripts/install-llama-cpp.sh $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 

@@ -102,8 +102,12 @@ def fill_other_assistants(data: Path, total: int) -> int:
                             owner_id=owner,
                             chat_id=chat,
                             file_id=str(meta["file_id"]),
+                            metadata=meta,
+                            vector=vector,
                         )
-                        for new_id, i, meta in zip(new_ids, part, new_meta, strict=True)
+                        for new_id, i, meta, vector in zip(
+                            new_ids, part, new_meta, noisy[start : start + len(part)], strict=True
+                        )
                     ]
                 )
                 stores.vectors.upsert(new_ids, noisy[start : start + len(part)], new_meta)

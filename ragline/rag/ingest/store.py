@@ -65,8 +65,10 @@ def add_chunks(
                 owner_id=str(meta["owner_id"]),
                 chat_id=str(meta["chat_id"]),
                 file_id=str(meta["file_id"]),
+                metadata=meta,
+                vector=vector,
             )
-            for node, meta in zip(nodes, metadatas, strict=True)
+            for node, meta, vector in zip(nodes, metadatas, vectors, strict=True)
         ]
     )
     stores.vectors.upsert(
@@ -79,7 +81,9 @@ def add_chunks(
 def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
     """Unchanged chunks keep id and vector; only where they sit (page, offsets) may move."""
     if nodes:
-        stores.vectors.update_metadata([n.id_ for n in nodes], [chunk_metadata(n) for n in nodes])
+        ids, metadatas = [n.id_ for n in nodes], [chunk_metadata(n) for n in nodes]
+        stores.keywords.update_metadata(ids, metadatas)
+        stores.vectors.update_metadata(ids, metadatas)
 
 
 def remove_chunks(stores: Stores, ids_by_chat: Mapping[str, Sequence[str]]) -> None:

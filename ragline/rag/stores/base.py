@@ -7,18 +7,57 @@ applied inside each store's query, never after.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Scalar = str | int | float | bool
 
 
 @dataclass(frozen=True, slots=True)
 class KeywordDoc:
+    """A chunk for the keyword index, which is also the chunk store: besides the indexed
+    text it keeps the chunk's citation metadata and a copy of its vector, so that a search
+    reads them for its candidates in one local query instead of from Chroma (see
+    :mod:`ragline.rag.query.retrieve`)."""
+
     id: str
     text: str
     owner_id: str
     chat_id: str
     file_id: str
+    metadata: Mapping[str, Scalar] = field(default_factory=dict)
+    vector: Sequence[float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as the keyword index keeps it. ``metadata`` and ``vector`` are None for
+    chunks written before the index kept them (read them from the vector store then)."""
+
+    text: str
+    metadata: dict[str, Any] | None
+    vector: npt.NDArray[np.float32] | None
+
+
+def pack_vector(vector: Sequence[float] | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype="<f4").tobytes()
+
+
+def unpack_vector(blob: bytes | None) -> npt.NDArray[np.float32] | None:
+    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+
+
+def pack_metadata(metadata: Mapping[str, Scalar]) -> str | None:
+    return json.dumps(dict(metadata), separators=(",", ":")) if metadata else None
+
+
+def unpack_metadata(text: str | None) -> dict[str, Any] | None:
+    return None if text is None else dict(json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +88,17 @@ class KeywordIndex(Protocol):
 
     def texts(self, ids: Sequence[str]) -> dict[str, str]:
         """The original text of these chunks (those that exist), by id."""
+        ...
+
+    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
+        """These chunks (those that exist) with their metadata, and their vectors when
+        ``vectors``, by id."""
+        ...
+
+    def update_metadata(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Scalar]]
+    ) -> None:
+        """New citation metadata (page, offsets) for chunks whose text did not change."""
         ...
 
     def search(

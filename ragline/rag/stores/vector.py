@@ -21,6 +21,7 @@ from typing import Any, cast
 import chromadb
 import chromadb.errors
 import numpy as np
+import numpy.typing as npt
 from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import GetResult
@@ -196,11 +197,8 @@ class ChromaVectorStore:
                 ]
         return []
 
-    def similarities(
-        self, chat_id: str, embedding: Sequence[float], ids: Sequence[str]
-    ) -> dict[str, float]:
-        """Cosine similarity of ``embedding`` to these records (those that exist), on
-        :meth:`query`'s scale: computed from their stored vectors, without a search."""
+    def vectors(self, chat_id: str, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The stored vectors of these records (those that exist), by id."""
         with self._reading(chat_id) as collection:
             if ids and collection is not None:
                 result = collection.get(ids=list(ids), include=["embeddings"])
@@ -208,10 +206,7 @@ class ChromaVectorStore:
                 if stored is None or len(result["ids"]) == 0:
                     return {}
                 vectors = np.asarray(stored, dtype=np.float32)
-                query = np.asarray(embedding, dtype=np.float32)
-                norms = np.linalg.norm(vectors, axis=1) * np.linalg.norm(query)
-                cosines = vectors @ query / np.where(norms > 0, norms, 1.0)
-                return {id_: float(c) for id_, c in zip(result["ids"], cosines, strict=True)}
+                return dict(zip(result["ids"], vectors, strict=True))
         return {}
 
     def count(self, chat_id: str | None = None, **where: str) -> int:

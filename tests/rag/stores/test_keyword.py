@@ -190,6 +190,8 @@ def test_sqlite_moves_the_shared_table_of_earlier_versions(tmp_path: Path) -> No
         assert index.count() == 2
         index.delete_file("f1")
         assert index.count() == 1
+        moved = index.chunks(["b1"], vectors=True)["b1"]  # columns added, left empty
+        assert (moved.text, moved.metadata, moved.vector) == ("pulsar", None, None)
     finally:
         index.close()
     with sqlite3.connect(tmp_path / "keyword.sqlite3") as db:
@@ -384,3 +386,28 @@ def test_postgres_purges_deleted_postings_on_later_adds(postgres_url: str) -> No
     assert row == (2,)  # comet, nucleus: the dead chunks' postings are gone
     assert ids(index, "comet") == ["keep"]
     index.close()
+
+
+def test_chunks_keep_metadata_and_a_copy_of_the_vector(index: KeywordIndex) -> None:
+    meta = {"file_name": "a.pdf", "page": 3, "start_char": 0, "end_char": 40, "score": 0.5}
+    vector = [0.25, -1.5, 3.0]
+    index.add([KeywordDoc("a", "comet tails", "alice", "c1", "f1", meta, vector)])
+    index.add([doc("b", "no copies kept")])
+
+    chunks = index.chunks(["a", "b", "missing"], vectors=True)
+    assert set(chunks) == {"a", "b"}
+    assert chunks["a"].text == "comet tails"
+    assert chunks["a"].metadata == meta
+    assert chunks["a"].vector is not None
+    assert chunks["a"].vector.tolist() == vector  # float32, exact for these values
+    assert (chunks["b"].metadata, chunks["b"].vector) == (None, None)
+    assert index.chunks(["a"])["a"].vector is None  # vectors only when asked for
+
+    index.update_metadata(["a"], [{**meta, "page": 4}])
+    assert index.chunks(["a"])["a"].metadata == {**meta, "page": 4}
+    index.add([KeywordDoc("a", "comet tails again", "alice", "c1", "f1", {"page": 9}, [1.0])])
+    replaced = index.chunks(["a"], vectors=True)["a"]
+    assert (replaced.text, replaced.metadata) == ("comet tails again", {"page": 9})
+    assert replaced.vector is not None and replaced.vector.tolist() == [1.0]
+    index.delete_ids(["a"])
+    assert index.chunks(["a"], vectors=True) == {}

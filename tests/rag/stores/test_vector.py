@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ragline.rag.query.retrieve import cosines
 from ragline.rag.stores.vector import ChromaVectorStore, chroma_client
 
 
@@ -21,7 +22,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ChromaVectorStore:
     return ChromaVectorStore(client, f"test-{uuid.uuid4().hex[:12]}")
 
 
-def test_similarities_equal_the_query_scores(store: ChromaVectorStore) -> None:
+def test_cosines_of_stored_vectors_equal_the_query_scores(store: ChromaVectorStore) -> None:
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(40, 16)).astype(np.float32)
     ids = [f"v{i}" for i in range(40)]
@@ -30,11 +31,12 @@ def test_similarities_equal_the_query_scores(store: ChromaVectorStore) -> None:
     query = rng.normal(size=16).astype(np.float32).tolist()
 
     searched = dict(store.query("c1", query, k=40))
-    computed = store.similarities("c1", query, ["v3", "v17", "v39", "missing"])
+    stored = store.vectors("c1", ["v3", "v17", "v39", "missing"])
+    computed = cosines(np.asarray(query, dtype=np.float32), stored)
 
     assert computed == pytest.approx({i: searched[i] for i in ("v3", "v17", "v39")}, abs=1e-5)
-    assert store.similarities("c1", query, []) == {}
-    assert store.similarities("no-such-chat", query, ["v3"]) == {}
+    assert store.vectors("c1", []) == {}
+    assert store.vectors("no-such-chat", ["v3"]) == {}
 
 
 def test_reads_of_a_collection_dropped_elsewhere_find_nothing(store: ChromaVectorStore) -> None:
@@ -49,4 +51,4 @@ def test_reads_of_a_collection_dropped_elsewhere_find_nothing(store: ChromaVecto
     assert store.ids("c9") == set()
     assert store.query("c9", [1.0, 0.0], k=2) == []
     assert store.metadata("c9", ["a"]) == {}
-    assert store.similarities("c9", [1.0, 0.0], ["a"]) == {}
+    assert store.vectors("c9", ["a"]) == {}

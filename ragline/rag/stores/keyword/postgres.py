@@ -20,13 +20,22 @@ transaction; queries skip dead postings (an anti-join against that small table),
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import Connection, sql
 from psycopg_pool import ConnectionPool
 
-from ragline.rag.stores.base import Hit, KeywordDoc
+from ragline.rag.stores.base import (
+    Hit,
+    KeywordDoc,
+    Scalar,
+    StoredChunk,
+    pack_metadata,
+    pack_vector,
+    unpack_metadata,
+    unpack_vector,
+)
 from ragline.rag.stores.keyword.tokenize import term_counts
 
 K1 = 1.2
@@ -44,6 +53,8 @@ CREATE TABLE IF NOT EXISTS {chunks} (
     text text NOT NULL DEFAULT ''
 );
 ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS text text NOT NULL DEFAULT '';
+ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS meta text;
+ALTER TABLE {chunks} ADD COLUMN IF NOT EXISTS vector bytea;
 CREATE INDEX IF NOT EXISTS {chunks_scope} ON {chunks} (owner_id, chat_id) INCLUDE (length);
 CREATE INDEX IF NOT EXISTS {chunks_file} ON {chunks} (file_id);
 CREATE INDEX IF NOT EXISTS {chunks_chat} ON {chunks} (chat_id);
@@ -60,13 +71,15 @@ CREATE TABLE IF NOT EXISTS {dead} (doc bigint PRIMARY KEY);
 """
 
 _UPSERT = """
-INSERT INTO {chunks} (id, owner_id, chat_id, file_id, length, text)
+INSERT INTO {chunks} (id, owner_id, chat_id, file_id, length, text, meta, vector)
 SELECT * FROM unnest(
-    %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[]
+    %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[], %s::text[], %s::text[],
+    %s::bytea[]
 )
 ON CONFLICT (id) DO UPDATE SET
     owner_id = excluded.owner_id, chat_id = excluded.chat_id,
-    file_id = excluded.file_id, length = excluded.length, text = excluded.text
+    file_id = excluded.file_id, length = excluded.length, text = excluded.text,
+    meta = excluded.meta, vector = excluded.vector
 RETURNING id, doc
 """
 
@@ -175,6 +188,8 @@ class PostgresKeywordIndex:
             [doc.file_id for doc in ordered],
             [sum(c.values()) for c in counts],
             [doc.text for doc in ordered],
+            [pack_metadata(doc.metadata) for doc in ordered],
+            [pack_vector(doc.vector) for doc in ordered],
         ]
         with self._pool.connection() as db, db.transaction():
             docs_by_id = dict(db.execute(self._sql(_UPSERT), columns).fetchall())
@@ -243,6 +258,24 @@ class PostgresKeywordIndex:
                 self._sql("SELECT id, text FROM {chunks} WHERE id = ANY(%s)"), (list(ids),)
             )
             return {str(doc_id): str(text) for doc_id, text in rows}
+
+    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
+        query = "SELECT id, text, meta, {vector} FROM {chunks} WHERE id = ANY(%s)"
+        vector = sql.SQL("vector" if vectors else "NULL::bytea")
+        with self._pool.connection() as db:
+            rows = db.execute(self._sql(query, vector=vector), (list(ids),))
+            return {
+                str(doc_id): StoredChunk(str(text), unpack_metadata(meta), unpack_vector(blob))
+                for doc_id, text, meta, blob in rows
+            }
+
+    def update_metadata(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Scalar]]
+    ) -> None:
+        update = """UPDATE {chunks} AS c SET meta = u.meta
+            FROM unnest(%s::text[], %s::text[]) AS u (id, meta) WHERE c.id = u.id"""
+        with self._pool.connection() as db:
+            db.execute(self._sql(update), (list(ids), [pack_metadata(m) for m in metadatas]))
 
     def search(
         self,

@@ -30,11 +30,20 @@ import sqlite3
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ragline.rag.stores.base import Hit, KeywordDoc
+from ragline.rag.stores.base import (
+    Hit,
+    KeywordDoc,
+    Scalar,
+    StoredChunk,
+    pack_metadata,
+    pack_vector,
+    unpack_metadata,
+    unpack_vector,
+)
 from ragline.rag.stores.keyword.arrays import (
     ARRAYS_MAX_POSTINGS,
     ARRAYS_QUIET_S,
@@ -43,10 +52,12 @@ from ragline.rag.stores.keyword.arrays import (
 from ragline.rag.stores.keyword.tokenize import term_counts, terms
 
 _SCHEMA = (
-    # The chunks' original text (FTS5 holds it tokenized), for citations and prompts, and
-    # the chat whose table holds each chunk's FTS5 row.
+    # The chunks' original text (FTS5 holds it tokenized), for citations and prompts, the
+    # chat whose table holds each chunk's FTS5 row, and the chunk's citation metadata
+    # (JSON) and vector (float32) as the vector store has them (see ``KeywordDoc``).
     """CREATE TABLE IF NOT EXISTS chunk_text (
-        id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, file_id TEXT NOT NULL, text TEXT NOT NULL
+        id TEXT PRIMARY KEY, chat_id TEXT NOT NULL, file_id TEXT NOT NULL, text TEXT NOT NULL,
+        meta TEXT, vector BLOB
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS chunk_text_file ON chunk_text (file_id)",
     "CREATE INDEX IF NOT EXISTS chunk_text_chat ON chunk_text (chat_id)",
@@ -113,6 +124,7 @@ class SqliteKeywordIndex:
         with self._write() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
+            _add_chunk_columns(db)
             _move_legacy_table(db)
         # Reads use one connection per thread: WAL lets readers run in parallel with each
         # other and with the writer, so concurrent searches do not queue on one lock
@@ -183,8 +195,28 @@ class SqliteKeywordIndex:
                     ],
                 )
             db.executemany(
-                "INSERT INTO chunk_text (id, chat_id, file_id, text) VALUES (?, ?, ?, ?)",
-                [(doc.id, doc.chat_id, doc.file_id, doc.text) for doc in latest.values()],
+                "INSERT INTO chunk_text (id, chat_id, file_id, text, meta, vector)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        doc.id,
+                        doc.chat_id,
+                        doc.file_id,
+                        doc.text,
+                        pack_metadata(doc.metadata),
+                        pack_vector(doc.vector),
+                    )
+                    for doc in latest.values()
+                ],
+            )
+
+    def update_metadata(
+        self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Scalar]]
+    ) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE chunk_text SET meta = ? WHERE id = ?",
+                [(pack_metadata(m), i) for i, m in zip(ids, metadatas, strict=True)],
             )
 
     def delete_ids(self, ids: Sequence[str]) -> None:
@@ -217,6 +249,22 @@ class SqliteKeywordIndex:
             .fetchall()
         )
         return {str(doc_id): str(text) for doc_id, text in rows}
+
+    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
+        vector = "vector" if vectors else "NULL"
+        rows = (
+            self._reader()
+            .execute(
+                f"SELECT id, text, meta, {vector} FROM chunk_text"  # noqa: S608
+                " WHERE id IN (SELECT value FROM json_each(?))",
+                (_json(ids),),
+            )
+            .fetchall()
+        )
+        return {
+            str(doc_id): StoredChunk(str(text), unpack_metadata(meta), unpack_vector(blob))
+            for doc_id, text, meta, blob in rows
+        }
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
         """FTS5 rows (not ``chunk_text`` rows), in every chat's table unless ``chat_id``."""
@@ -362,6 +410,15 @@ def _bump(db: sqlite3.Connection, chat_id: str) -> None:
 
 def _file_tokens(file_ids: Sequence[str] | None) -> list[str] | None:
     return None if file_ids is None else [_token("f", f) for f in file_ids]
+
+
+def _add_chunk_columns(db: sqlite3.Connection) -> None:
+    """Files written before ``chunk_text`` kept metadata and vectors gain the columns;
+    their old rows keep NULL there (readers fall back to the vector store)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(chunk_text)")}
+    for name, kind in (("meta", "TEXT"), ("vector", "BLOB")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE chunk_text ADD COLUMN {name} {kind}")
 
 
 def _no_table(exc: sqlite3.OperationalError) -> bool:
