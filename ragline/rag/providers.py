@@ -47,6 +47,8 @@ def build_base_embedder(settings: Settings, *, for_queries: bool = False) -> Emb
                 prepare_local_model(settings.models_dir),
                 streams=1,
                 compile_options={"PERFORMANCE_HINT": "LATENCY"},
+                pad_multiple=8,  # queries are short: a smaller pad, 8 shapes up to 64 tokens
+                warm_lengths=64,
             )
         return LocalEmbedder(prepare_local_model(settings.models_dir))
     from ragline.rag.embeddings.remote import OllamaEmbedder, OpenAIEmbedder

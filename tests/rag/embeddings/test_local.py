@@ -74,6 +74,24 @@ def test_deterministic_and_independent_of_batching(embedder: LocalEmbedder) -> N
     assert np.min(np.sum(first * alone, axis=1)) > 0.999
 
 
+def test_padding_to_a_multiple_does_not_change_vectors(
+    embedder: LocalEmbedder, artefact: Path
+) -> None:
+    """Pad tokens are masked: vectors with the default pad (16) equal unpadded ones, and
+    the query model's shapes are prepared in the background, then it closes cleanly."""
+    unpadded = LocalEmbedder(artefact, pad_multiple=1, streams=1)
+    queries = LocalEmbedder(artefact, streams=1, pad_multiple=8, warm_lengths=64)
+    try:
+        reference = np.asarray(unpadded.embed([*SENTENCES, LONG]), dtype=np.float32)
+        for other in (embedder, queries):
+            padded = embed(other, [*SENTENCES, LONG])
+            assert np.min(np.sum(padded * reference, axis=1)) > 0.9999
+    finally:
+        unpadded.close()
+        queries.close()
+    assert queries._warming is not None and not queries._warming.is_alive()
+
+
 def test_similar_sentences_are_closer_than_unrelated(embedder: LocalEmbedder) -> None:
     cat, kitten, revenue, statins = embed(embedder, SENTENCES)
     assert cat @ kitten > 0.5
@@ -109,6 +127,30 @@ def test_agrees_with_numpy_fp32_reference(embedder: LocalEmbedder, artefact: Pat
     # int8 quantisation: on all of SciFact the mean cosine to fp32 is 0.997, the lowest
     # 0.980 (the calibration's outcome varies slightly between builds).
     assert cosine.mean() >= 0.99 and cosine.min() >= 0.975, cosine
+
+
+def test_inputs_of_a_miscomputed_length_are_padded_past_it(
+    embedder: LocalEmbedder, artefact: Path
+) -> None:
+    """OpenVINO computed inputs exactly 32 tokens long wrongly (cosine to fp32 down to 0.60
+    for a batch of 16): texts of exactly 32 tokens, alone and as a batch, agree with the
+    fp32 reference like any other text."""
+    tokenizer = load_tokenizer(artefact / "tokenizer.json", truncate=True)
+    words = LONG.split()
+    texts = []
+    for start in range(16):
+        text = " ".join(words[start : start + 40])
+        while len(tokenizer.encode(text).ids) > 32:
+            text = text.rsplit(" ", 1)[0]
+        if len(tokenizer.encode(text).ids) == 32:
+            texts.append(text)
+    assert len(texts) >= 8
+    reference = np.stack([_reference_embedding(tokenizer.encode(t).ids) for t in texts])
+    batched = embed(embedder, texts)
+    alone = np.concatenate([embed(embedder, [t]) for t in texts])
+    for vectors in (batched, alone):
+        cosine = np.sum(vectors * reference, axis=1)
+        assert cosine.min() >= 0.975, cosine
 
 
 def test_thread_safe(embedder: LocalEmbedder) -> None:
