@@ -7,7 +7,6 @@ database engine and (when configured) Redis, and closes them on shutdown.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,14 +154,6 @@ def lifespan_for(settings: Settings):  # type: ignore[no-untyped-def]
                 state.engine.url.get_backend_name(),
                 "on" if state.redis is not None else "off",
             )
-            # What start-up loaded (models, tokenizers, libraries: ~320k objects) lives as
-            # long as the process; frozen, the collector stops walking it. Each full
-            # collection otherwise took ~136 ms, a pause in whichever requests were running
-            # (measured: benchmarks/search's p99).
-            gc.freeze()
-            try:
-                yield
-            finally:
-                gc.unfreeze()
+            yield
 
     return lifespan
