@@ -259,7 +259,7 @@ def stage_times(data: Path, questions: list[str], warmup: int) -> dict[str, list
             ),
         )
         ids = [hit_id for hit_id, _ in found[:k]]
-        timed(f"chunk texts (top {k})", lambda: stores.keywords.texts(ids))
+        timed(f"chunk texts (top {k})", lambda: stores.keywords.chunks(ids))
         timed("retrieve() as a whole", lambda: retriever.retrieve(question, scope, k=k))
 
     try:

@@ -102,8 +102,8 @@ def ragline_chunks(data_dir: Path) -> list[str]:
     try:
         [chat_id] = stores.vectors.chat_ids()  # the benchmark's one assistant
         ids = sorted(stores.vectors.ids(chat_id))
-        texts = stores.keywords.texts(ids)  # the keyword index keeps the chunk text
-        return [texts[i] for i in ids if texts.get(i)]
+        stored = stores.keywords.chunks(ids)  # the keyword index keeps the chunk text
+        return [stored[i].text for i in ids if i in stored and stored[i].text]
     finally:
         stores.keywords.close()
 

@@ -82,7 +82,7 @@ def fill_other_assistants(data: Path, total: int) -> int:
         got = collection.get(include=["embeddings", "metadatas"])
         ids, metas = got["ids"], got["metadatas"] or []
         vectors = np.asarray(got["embeddings"], dtype=np.float32)
-        texts = stores.keywords.texts(ids)
+        texts = {i: c.text for i, c in stores.keywords.chunks(ids).items()}
         rng = np.random.default_rng(0)
         stored, copy = len(ids), 0
         while stored < total:

@@ -126,6 +126,8 @@ class LocalEmbedder:
         for length in range(self._pad, min(up_to, MAX_SEQ_LENGTH) + 1, self._pad):
             if self._closed.is_set():
                 return
+            if length in MISCOMPUTED_LENGTHS:
+                continue  # pad_batch never makes inputs of this length
             ids = np.full((1, length), 100, dtype=np.int64)  # [UNK]: any token will do
             self._infer({"input_ids": ids, "attention_mask": np.ones_like(ids)})
 

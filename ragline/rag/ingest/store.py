@@ -110,8 +110,11 @@ def remove_chat(stores: Stores, *, chat_id: str) -> None:
 def get_chunks(stores: Stores, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Metadata (Chroma) and text (keyword index) of the chat's stored chunks among ``ids``."""
     metadata = stores.vectors.metadata(chat_id, ids)
-    texts = stores.keywords.texts(list(metadata))
-    return {i: {"metadata": meta, "text": texts.get(i, "")} for i, meta in metadata.items()}
+    stored = stores.keywords.chunks(list(metadata))
+    return {
+        i: {"metadata": meta, "text": stored[i].text if i in stored else ""}
+        for i, meta in metadata.items()
+    }
 
 
 def counts(stores: Stores, **where: str) -> Mapping[str, int]:

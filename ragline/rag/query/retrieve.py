@@ -134,12 +134,8 @@ class HybridRetriever:
             return {}
         query = np.asarray(vector, dtype=np.float32)
         with _unavailable("the keyword index could not be read"):
-            stored = self._stores.keywords.chunks(ids, vectors=True)
-        known = {
-            i: c.vector
-            for i, c in stored.items()
-            if c.vector is not None and c.vector.shape == query.shape
-        }
+            copies = self._stores.keywords.vectors(ids)
+        known = {i: v for i, v in copies.items() if v.shape == query.shape}
         if missing := [i for i in ids if i not in known]:
             with _unavailable("the vector store could not be read"):
                 known |= self._stores.vectors.vectors(scope.chat_id, missing)

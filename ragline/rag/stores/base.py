@@ -36,20 +36,19 @@ class KeywordDoc:
 
 @dataclass(frozen=True, slots=True)
 class StoredChunk:
-    """A chunk as the keyword index keeps it. ``metadata`` and ``vector`` are None for
-    chunks written before the index kept them (read them from the vector store then)."""
+    """A chunk's text and citation metadata as the keyword index keeps them; ``metadata``
+    is None for chunks written before the index kept it (read it from the vector store)."""
 
     text: str
     metadata: dict[str, Any] | None
-    vector: npt.NDArray[np.float32] | None
 
 
 def pack_vector(vector: Sequence[float] | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype="<f4").tobytes()
 
 
-def unpack_vector(blob: bytes | None) -> npt.NDArray[np.float32] | None:
-    return None if blob is None else np.frombuffer(blob, dtype="<f4")
+def unpack_vector(blob: bytes) -> npt.NDArray[np.float32]:
+    return np.frombuffer(blob, dtype="<f4")
 
 
 def pack_metadata(metadata: Mapping[str, Scalar]) -> str | None:
@@ -86,13 +85,12 @@ class KeywordIndex(Protocol):
         """Ids of the file's chunks (used to sweep rows left by a crashed job)."""
         ...
 
-    def texts(self, ids: Sequence[str]) -> dict[str, str]:
-        """The original text of these chunks (those that exist), by id."""
+    def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """The original text and the metadata of these chunks (those that exist), by id."""
         ...
 
-    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
-        """These chunks (those that exist) with their metadata, and their vectors when
-        ``vectors``, by id."""
+    def vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        """The copies of these chunks' vectors (those that exist and have one), by id."""
         ...
 
     def update_metadata(

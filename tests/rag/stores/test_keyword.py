@@ -190,8 +190,8 @@ def test_sqlite_moves_the_shared_table_of_earlier_versions(tmp_path: Path) -> No
         assert index.count() == 2
         index.delete_file("f1")
         assert index.count() == 1
-        moved = index.chunks(["b1"], vectors=True)["b1"]  # columns added, left empty
-        assert (moved.text, moved.metadata, moved.vector) == ("pulsar", None, None)
+        moved = index.chunks(["b1"])["b1"]  # columns added, left empty
+        assert (moved.text, moved.metadata, index.vectors(["b1"])) == ("pulsar", None, {})
     finally:
         index.close()
     with sqlite3.connect(tmp_path / "keyword.sqlite3") as db:
@@ -218,7 +218,8 @@ def test_delete_leaves_nothing(index: KeywordIndex, how: str) -> None:
     assert ids(index, "nebula", chat_id="c9") == []
     assert ids(index, "nebula") == ["keep"]
     assert index.count() == 1
-    assert index.texts([f"d{i}" for i in range(30)] + ["keep"]) == {"keep": "nebula kept"}
+    left = index.chunks([f"d{i}" for i in range(30)] + ["keep"])
+    assert {i: c.text for i, c in left.items()} == {"keep": "nebula kept"}
 
 
 def test_replace_same_id(index: KeywordIndex) -> None:
@@ -230,7 +231,8 @@ def test_replace_same_id(index: KeywordIndex) -> None:
     assert ids(index, "asteroids") == []
     assert ids(index, "asteroids comets", owner_id="bob") == ["x"]
     assert index.count(file_id="f2") == 1
-    assert index.texts(["x", "missing"]) == {"x": "second version about asteroids"}
+    texts = {i: c.text for i, c in index.chunks(["x", "missing"]).items()}
+    assert texts == {"x": "second version about asteroids"}
 
 
 def _random_corpus(seed: int, count: int) -> list[KeywordDoc]:
@@ -394,20 +396,21 @@ def test_chunks_keep_metadata_and_a_copy_of_the_vector(index: KeywordIndex) -> N
     index.add([KeywordDoc("a", "comet tails", "alice", "c1", "f1", meta, vector)])
     index.add([doc("b", "no copies kept")])
 
-    chunks = index.chunks(["a", "b", "missing"], vectors=True)
+    chunks = index.chunks(["a", "b", "missing"])
     assert set(chunks) == {"a", "b"}
     assert chunks["a"].text == "comet tails"
     assert chunks["a"].metadata == meta
-    assert chunks["a"].vector is not None
-    assert chunks["a"].vector.tolist() == vector  # float32, exact for these values
-    assert (chunks["b"].metadata, chunks["b"].vector) == (None, None)
-    assert index.chunks(["a"])["a"].vector is None  # vectors only when asked for
+    vectors = index.vectors(["a", "b", "missing"])
+    assert set(vectors) == {"a"}  # "b" was written without a copy
+    assert vectors["a"].tolist() == vector  # float32, exact for these values
+    assert chunks["b"].metadata is None
 
     index.update_metadata(["a"], [{**meta, "page": 4}])
     assert index.chunks(["a"])["a"].metadata == {**meta, "page": 4}
     index.add([KeywordDoc("a", "comet tails again", "alice", "c1", "f1", {"page": 9}, [1.0])])
-    replaced = index.chunks(["a"], vectors=True)["a"]
+    replaced = index.chunks(["a"])["a"]
     assert (replaced.text, replaced.metadata) == ("comet tails again", {"page": 9})
-    assert replaced.vector is not None and replaced.vector.tolist() == [1.0]
+    assert index.vectors(["a"])["a"].tolist() == [1.0]
     index.delete_ids(["a"])
-    assert index.chunks(["a"], vectors=True) == {}
+    assert index.chunks(["a"]) == {}
+    assert index.vectors(["a"]) == {}

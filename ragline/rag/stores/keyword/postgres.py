@@ -23,6 +23,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from psycopg import Connection, sql
 from psycopg_pool import ConnectionPool
 
@@ -252,22 +254,17 @@ class PostgresKeywordIndex:
             rows = db.execute(self._sql("SELECT id FROM {chunks} WHERE file_id = %s"), (file_id,))
             return {str(row[0]) for row in rows}
 
-    def texts(self, ids: Sequence[str]) -> dict[str, str]:
+    def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        query = "SELECT id, text, meta FROM {chunks} WHERE id = ANY(%s)"
         with self._pool.connection() as db:
-            rows = db.execute(
-                self._sql("SELECT id, text FROM {chunks} WHERE id = ANY(%s)"), (list(ids),)
-            )
-            return {str(doc_id): str(text) for doc_id, text in rows}
+            rows = db.execute(self._sql(query), (list(ids),))
+            return {str(i): StoredChunk(str(text), unpack_metadata(meta)) for i, text, meta in rows}
 
-    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
-        query = "SELECT id, text, meta, {vector} FROM {chunks} WHERE id = ANY(%s)"
-        vector = sql.SQL("vector" if vectors else "NULL::bytea")
+    def vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        query = "SELECT id, vector FROM {chunks} WHERE id = ANY(%s) AND vector IS NOT NULL"
         with self._pool.connection() as db:
-            rows = db.execute(self._sql(query, vector=vector), (list(ids),))
-            return {
-                str(doc_id): StoredChunk(str(text), unpack_metadata(meta), unpack_vector(blob))
-                for doc_id, text, meta, blob in rows
-            }
+            rows = db.execute(self._sql(query), (list(ids),))
+            return {str(i): unpack_vector(blob) for i, blob in rows}
 
     def update_metadata(
         self, ids: Sequence[str], metadatas: Sequence[Mapping[str, Scalar]]

@@ -33,6 +33,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from ragline.rag.stores.base import (
     Hit,
@@ -239,32 +243,18 @@ class SqliteKeywordIndex:
             db.execute(f"DROP TABLE IF EXISTS {_table(chat_id)}")
             db.execute("DELETE FROM chunk_text WHERE chat_id = ?", (chat_id,))
 
-    def texts(self, ids: Sequence[str]) -> dict[str, str]:
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT id, text FROM chunk_text WHERE id IN (SELECT value FROM json_each(?))",
-                (_json(ids),),
-            )
-            .fetchall()
-        )
-        return {str(doc_id): str(text) for doc_id, text in rows}
+    def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        rows = self._by_id("SELECT id, text, meta FROM chunk_text", ids)
+        return {str(i): StoredChunk(str(text), unpack_metadata(meta)) for i, text, meta in rows}
 
-    def chunks(self, ids: Sequence[str], *, vectors: bool = False) -> dict[str, StoredChunk]:
-        vector = "vector" if vectors else "NULL"
-        rows = (
-            self._reader()
-            .execute(
-                f"SELECT id, text, meta, {vector} FROM chunk_text"  # noqa: S608
-                " WHERE id IN (SELECT value FROM json_each(?))",
-                (_json(ids),),
-            )
-            .fetchall()
-        )
-        return {
-            str(doc_id): StoredChunk(str(text), unpack_metadata(meta), unpack_vector(blob))
-            for doc_id, text, meta, blob in rows
-        }
+    def vectors(self, ids: Sequence[str]) -> dict[str, npt.NDArray[np.float32]]:
+        rows = self._by_id("SELECT id, vector FROM chunk_text", ids, "vector IS NOT NULL")
+        return {str(i): unpack_vector(blob) for i, blob in rows}
+
+    def _by_id(self, select: str, ids: Sequence[str], *conditions: str) -> list[tuple[Any, ...]]:
+        where = " AND ".join(("id IN (SELECT value FROM json_each(?))", *conditions))
+        statement = f"{select} WHERE {where}"
+        return self._reader().execute(statement, (_json(ids),)).fetchall()
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
         """FTS5 rows (not ``chunk_text`` rows), in every chat's table unless ``chat_id``."""
