@@ -98,6 +98,7 @@ class Claim:
     job: FileJob
     attempts: int
     fresh: bool  # first run of a first version: nothing can be stored for it yet
+    settled: bool  # the last job that wrote the file's chunks finished (see ChatFile)
 
 
 def claim_many(
@@ -135,6 +136,7 @@ def claim_many(
                 ChatFile.storage_key,
                 ChatFile.attempts,
                 ChatFile.chunks_total,
+                ChatFile.chunks_settled,
             )
         ).all()
         by_pair = {(row.id, row.version): row for row in rows}
@@ -163,7 +165,9 @@ def claim_many(
         )
         # chunks_total is set before anything is written: None means no run wrote yet.
         fresh = version == 1 and row.attempts == 0 and row.chunks_total is None
-        claims.append(Claim(file_id, version, token, job, int(row.attempts), fresh))
+        claims.append(
+            Claim(file_id, version, token, job, int(row.attempts), fresh, row.chunks_settled)
+        )
     return claims, busy
 
 
@@ -200,6 +204,7 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
                 limits=context.limits,
                 chunk_size=context.settings.chunk_size,
                 fresh=claimed.fresh,
+                settled=claimed.settled,
             )
         except IngestError as exc:
             logger.info("ingest %s failed: %s", claimed.file_id, exc.reason)
@@ -231,6 +236,7 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
                     status=FileStatus.EMBEDDING,
                     chunks_done=len(plan.kept),
                     chunks_total=len(plan.nodes),
+                    chunks_settled=False,  # until this job finishes
                 )
             )
             if result.rowcount:
@@ -279,14 +285,15 @@ def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
 
 
 def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
-    """Files whose changes are all stored: sweep (unless fresh), then mark them ``indexed``
-    in one transaction; a file that was deleted or replaced meanwhile is abandoned."""
+    """Files whose changes are all stored: sweep (unless the job started from a settled
+    file: no crashed run can have left rows), then mark them ``indexed`` and settled in one
+    transaction; a file that was deleted or replaced meanwhile is abandoned."""
     done: list[tuple[FileWork, Claim, ChangePlan]] = []
     for work in works:
         claimed: Claim
         plan: ChangePlan
         claimed, plan = work.payload  # type: ignore[misc]
-        if not claimed.fresh:
+        if not (claimed.fresh or claimed.settled):
             try:
                 sweep_keyword_leftovers(plan, stores=context.stores, file_id=claimed.job.file_id)
             except Exception as exc:
@@ -310,6 +317,7 @@ def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
                     indexed_at=utcnow(),
                     embedding_model=model,
                     embedding_dimension=dimension,
+                    chunks_settled=True,
                 )
             )
             if result.rowcount == 0:

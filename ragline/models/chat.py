@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
@@ -87,6 +89,10 @@ class ChatFile(IdMixin, CreatedMixin, OwnedMixin, Base):
     # Which job holds the lease: only that job may write status, progress or the result.
     lease_token: Mapped[str | None] = mapped_column(String(32))
     indexed_at: Mapped[datetime | None] = mapped_column()
+    # True when the last job that wrote this file's chunks finished: the keyword index then
+    # lists exactly the chunks that have vectors, and a re-ingest diffs against it (~0.2 ms)
+    # instead of Chroma's metadata filter (~2 ms). A job clears it before it writes.
+    chunks_settled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=false())
 
 
 class FilePurge(CreatedMixin, Base):

@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from ragline.models import ChatFile
 from ragline.rag.ingest.store import counts, get_chunks
+from ragline.rag.ingest.store import stored_chunks as stores_chunks
 from tests.documents.helpers import (
     accepted_ids,
     long_text,
@@ -205,6 +207,46 @@ async def test_replace_reembeds_only_changed_chunks(
         headers=ALICE,
     )
     assert same.status_code == 200 and same.json()["version"] == 2  # unchanged bytes: no job
+
+
+async def test_replace_after_a_crashed_run_diffs_against_the_vector_store(
+    app_client: tuple[httpx.AsyncClient, Any],
+) -> None:
+    """A finished job leaves the file settled, and its re-ingest diffs against the keyword
+    index; after a run that died mid-way, against the vector store. Here the file's vectors
+    are gone while its keyword rows remain (a run killed between the two deletes): the
+    replace must embed every chunk again, not keep chunks that have no vector."""
+    client, state = app_client
+    stores = state.documents.stores
+    chat = await create_chat(client, "alice", title="crashed")
+    text = long_text(12)
+    [file_id] = accepted_ids(await upload(client, chat["id"], [("a.txt", text.encode())]))
+    assert (await wait_final(client, chat["id"], file_id))["status"] == "indexed"
+    async with state.sessionmaker() as session:
+        file = await session.get(ChatFile, uuid.UUID(file_id))
+        assert file is not None and file.chunks_settled
+        ids = sorted(stores.vectors.ids(chat["id"], file_id=file_id))
+        settled = stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=True)
+        assert settled == stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=False)
+        assert sorted(settled) == ids
+
+        stores.vectors.delete_ids(chat["id"], ids)
+        file.chunks_settled = False
+        await session.commit()
+    assert stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=False) == {}
+
+    replaced = await client.put(
+        f"/chats/{chat['id']}/files/{file_id}",
+        files={"file": ("a.txt", (text + "\n\nOne more paragraph.").encode(), "text/plain")},
+        headers=ALICE,
+    )
+    assert replaced.status_code == 202, replaced.text
+    second = await wait_final(client, chat["id"], file_id)
+    assert second["status"] == "indexed"
+    after = stores.vectors.ids(chat["id"], file_id=file_id)
+    assert set(stores.keywords.file_chunks(file_id=file_id)) == after
+    assert len(after) == second["progress"]["total"]
+    assert len(after & set(ids)) >= len(ids) - 1  # same chunks, embedded again
 
 
 async def test_other_users_files_are_not_found(app_client: tuple[httpx.AsyncClient, Any]) -> None:

@@ -66,9 +66,11 @@ def prepare_file(
     limits: IngestLimits,
     chunk_size: int,
     fresh: bool = False,
+    settled: bool = False,
 ) -> ChangePlan:
     """Parse, chunk and diff one file against what the stores already hold for it
-    (``fresh``: the caller knows nothing was ever stored for this file)."""
+    (``fresh``: the caller knows nothing was ever stored for this file; ``settled``: the
+    last job that wrote its chunks finished, see :func:`stored_chunks`)."""
     detected = detect_type(job.path, job.file_name, limits=limits)
     check_file(job.path, detected, limits)
     documents = parse(job.path, detected, limits=limits)
@@ -78,13 +80,17 @@ def prepare_file(
         )
     nodes = chunk_documents(documents, tokenizer=tokenizer, chunk_size=chunk_size)
     nodes = assign_chunk_ids(nodes, file_id=job.file_id)
-    stored = {} if fresh else stored_chunks(stores, chat_id=job.chat_id, file_id=job.file_id)
+    stored = (
+        {}
+        if fresh
+        else stored_chunks(stores, chat_id=job.chat_id, file_id=job.file_id, settled=settled)
+    )
     return plan_changes(nodes, stored=stored)
 
 
 def sweep_keyword_leftovers(plan: ChangePlan, *, stores: Stores, file_id: str) -> None:
     """After the file's changes are applied: drop keyword rows that a crashed earlier run
     may have left without a vector (the vector store is the commit marker)."""
-    leftovers = stores.keywords.ids(file_id=file_id) - {node.id_ for node in plan.nodes}
+    leftovers = set(stores.keywords.file_chunks(file_id=file_id)) - {n.id_ for n in plan.nodes}
     if leftovers:
         stores.keywords.delete_ids(sorted(leftovers))

@@ -1,11 +1,12 @@
 """Writing chunks to both stores in an order that survives a crash at any point.
 
 The vector store is the commit marker: a chunk counts as stored when its vector exists.
-Adds go keyword index first, then vectors; deletes go keyword index first, then vectors.
-A job killed between the two writes leaves at worst a keyword row whose chunk the next run
-sees as missing (and rewrites under the same id) or a vector whose stale keyword row is
-already gone (and whose deletion the next run repeats). Leftover keyword rows of a file are
-swept against the final id set at the end of every job.
+Adds go keyword index first, then vectors; deletes go vectors first, then keyword index.
+So every vector has its keyword row, always; a job killed between two writes leaves at
+worst a keyword row without a vector, whose chunk the next run sees as missing (and
+rewrites under the same id) or sweeps (keyword rows of the file not in its final id set).
+Once a job has finished, the file's keyword rows are exactly its stored chunks: the next
+re-ingest reads them there (``settled``) instead of asking the vector store.
 """
 
 from __future__ import annotations
@@ -48,8 +49,17 @@ def chunk_metadata(node: TextNode) -> dict[str, str | int | float | bool]:
     return out
 
 
-def stored_chunks(stores: Stores, *, chat_id: str, file_id: str) -> dict[str, dict[str, Any]]:
-    """The file's stored chunks: metadata by id (the vector store is the truth)."""
+def stored_chunks(
+    stores: Stores, *, chat_id: str, file_id: str, settled: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The file's stored chunks: metadata by id. The vector store is the truth; when the
+    last job that wrote the file finished (``settled``), the keyword index holds the same
+    chunks and is read instead (an indexed lookup, ~0.2 ms, against ~2 ms for Chroma's
+    metadata filter), unless rows written before it kept metadata are among them."""
+    if settled:
+        rows = stores.keywords.file_chunks(file_id=file_id)
+        if all(meta is not None for meta in rows.values()):
+            return {i: meta for i, meta in rows.items() if meta is not None}
     return stores.vectors.metadata_where(chat_id, file_id=file_id)
 
 
@@ -91,20 +101,20 @@ def remove_chunks(stores: Stores, ids_by_chat: Mapping[str, Sequence[str]]) -> N
     come from: embedded Chroma holds the GIL for each write call (~10-40 ms)."""
     ids = [i for chat_ids in ids_by_chat.values() for i in chat_ids]
     if ids:
-        stores.keywords.delete_ids(ids)
         for chat_id, chat_ids in ids_by_chat.items():
             if chat_ids:
                 stores.vectors.delete_ids(chat_id, chat_ids)
+        stores.keywords.delete_ids(ids)
 
 
 def remove_file(stores: Stores, *, chat_id: str, file_id: str) -> None:
-    stores.keywords.delete_file(file_id)
     stores.vectors.delete_where(chat_id, file_id=file_id)
+    stores.keywords.delete_file(file_id)
 
 
 def remove_chat(stores: Stores, *, chat_id: str) -> None:
-    stores.keywords.delete_chat(chat_id)
     stores.vectors.delete_chat(chat_id)
+    stores.keywords.delete_chat(chat_id)
 
 
 def get_chunks(stores: Stores, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:

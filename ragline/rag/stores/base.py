@@ -81,8 +81,9 @@ class KeywordIndex(Protocol):
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int: ...
 
-    def ids(self, *, file_id: str) -> set[str]:
-        """Ids of the file's chunks (used to sweep rows left by a crashed job)."""
+    def file_chunks(self, *, file_id: str) -> dict[str, dict[str, Any] | None]:
+        """The file's chunks: metadata by id (None for rows written before the index kept
+        it). Read to diff a re-ingest and to sweep rows left by a crashed job."""
         ...
 
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:

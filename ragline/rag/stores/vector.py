@@ -43,6 +43,16 @@ def chroma_client(
     return chromadb.PersistentClient(path=str(path), settings=settings)
 
 
+SYNC_THRESHOLD = 100
+"""Chroma's HNSW ``sync_threshold`` (default 1000): how many changes its index takes before
+it persists them. Every write call (add, update, delete) of embedded Chroma costs CPU, with
+the GIL held, in proportion to the changes not yet persisted (~10 µs each): measured on a
+12.8k-vector collection, one-record updates took 2.9 ms right after a sync and 10-11 ms
+with 800 changes pending; at 100 they take 2.5-3.0 ms, and bulk inserts take as long as
+before (12.8k vectors 3.8-4.1 s, 50.7k 22.0 s against 22.5 s; Chroma persists only the
+changed records). Existing collections are switched when first opened."""
+
+
 def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
     for start in range(0, len(items), size):
         yield slice(start, start + size)
@@ -77,13 +87,18 @@ class ChromaVectorStore:
         name = self.collection_name(chat_id)
         if create:
             collection = self.client.get_or_create_collection(
-                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                name,
+                configuration={"hnsw": {"space": "cosine", "sync_threshold": SYNC_THRESHOLD}},
+                embedding_function=None,
             )
         else:
             try:
                 collection = self.client.get_collection(name, embedding_function=None)
             except (chromadb.errors.NotFoundError, ValueError):
                 return None
+        hnsw = (collection.configuration_json or {}).get("hnsw") or {}
+        if hnsw.get("sync_threshold") != SYNC_THRESHOLD:  # made by an earlier version
+            collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
         with self._lock:
             self._collections[chat_id] = collection
         return collection

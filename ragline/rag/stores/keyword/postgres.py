@@ -249,10 +249,11 @@ class PostgresKeywordIndex:
             row = db.execute(query, [v for v in filters.values() if v is not None]).fetchone()
         return int(row[0]) if row else 0
 
-    def ids(self, *, file_id: str) -> set[str]:
+    def file_chunks(self, *, file_id: str) -> dict[str, dict[str, Any] | None]:
+        query = "SELECT id, meta FROM {chunks} WHERE file_id = %s"
         with self._pool.connection() as db:
-            rows = db.execute(self._sql("SELECT id FROM {chunks} WHERE file_id = %s"), (file_id,))
-            return {str(row[0]) for row in rows}
+            rows = db.execute(self._sql(query), (file_id,))
+            return {str(i): unpack_metadata(meta) for i, meta in rows}
 
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
         query = "SELECT id, text, meta FROM {chunks} WHERE id = ANY(%s)"

@@ -277,12 +277,12 @@ class SqliteKeywordIndex:
                 total += int(row[0])
         return total
 
-    def ids(self, *, file_id: str) -> set[str]:
+    def file_chunks(self, *, file_id: str) -> dict[str, dict[str, Any] | None]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id FROM chunk_text WHERE file_id = ?", (file_id,)
+                "SELECT id, meta FROM chunk_text WHERE file_id = ?", (file_id,)
             ).fetchall()
-        return {str(row[0]) for row in rows}
+        return {str(i): unpack_metadata(meta) for i, meta in rows}
 
     def search(
         self,
