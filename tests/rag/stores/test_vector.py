@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ragline.rag.query.retrieve import cosines
-from ragline.rag.stores.vector import ChromaVectorStore, chroma_client
+from ragline.rag.stores.vector import SYNC_THRESHOLD, ChromaVectorStore, chroma_client
 
 
 @pytest.fixture(params=["embedded", "server"])
@@ -52,3 +52,24 @@ def test_reads_of_a_collection_dropped_elsewhere_find_nothing(store: ChromaVecto
     assert store.query("c9", [1.0, 0.0], k=2) == []
     assert store.metadata("c9", ["a"]) == {}
     assert store.vectors("c9", ["a"]) == {}
+
+
+def test_collections_persist_their_index_every_sync_threshold_changes(
+    store: ChromaVectorStore,
+) -> None:
+    """New collections are made with, and collections of earlier versions switched to,
+    ``SYNC_THRESHOLD`` (write calls cost CPU per change not yet persisted)."""
+    older = store.client.create_collection(
+        store.collection_name("old"),
+        configuration={"hnsw": {"space": "cosine"}},
+        embedding_function=None,
+    )
+    assert older.configuration_json["hnsw"]["sync_threshold"] == 1000  # Chroma's default
+    meta = {"owner_id": "alice", "file_id": "f1"}
+    store.upsert(["a", "b"], [[1.0, 0.0], [0.0, 1.0]], [meta | {"chat_id": "old"}] * 2)
+    store.upsert(["c"], [[1.0, 1.0]], [meta | {"chat_id": "new"}])
+
+    for chat_id in ("old", "new"):
+        collection = store.client.get_collection(store.collection_name(chat_id))
+        assert collection.configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
+        assert collection.configuration_json["hnsw"]["space"] == "cosine"
