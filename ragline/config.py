@@ -159,6 +159,10 @@ class Settings(BaseSettings):
     retrieval_candidates: int = Field(default=50, ge=1, le=1000)
     # Weight of the dense score in the fusion (1 - alpha for the keyword score).
     hybrid_alpha: float = Field(default=0.5, ge=0.0, le=1.0)
+    # Threads for searches' blocking work (query embedding, store reads); each search holds
+    # up to three at a time, so this bounds the searches in progress (16 concurrent clients
+    # were held to ~3 by asyncio's default pool of 6 threads).
+    search_threads: int = Field(default=48, ge=3, le=512)
     # Earlier turns kept verbatim in the prompt (model tokens); older ones are condensed.
     history_token_budget: int = Field(default=1024, ge=0, le=131072)
 

@@ -68,7 +68,7 @@ async def search_scope(
 def embed_early(runtime: ChatRuntime, query: str) -> asyncio.Task[list[float]]:
     """Start embedding the query now, in a thread, so it overlaps the database queries
     that decide the scope (the embedding is most of a search's time)."""
-    return asyncio.create_task(asyncio.to_thread(runtime.retriever.embed_query, query))
+    return asyncio.create_task(runtime.in_thread(runtime.retriever.embed_query, query))
 
 
 async def retrieve(
@@ -82,7 +82,7 @@ async def retrieve(
 ) -> list[RetrievedChunk]:
     try:
         vector = await embedding if embedding is not None else None
-        return await asyncio.to_thread(
+        return await runtime.in_thread(
             runtime.retriever.retrieve, query, scope, k=k, mode=mode, embedding=vector
         )
     except StoreUnavailable as exc:

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from ragline.config import Settings
 from ragline.rag.embeddings.lazy import LazyEmbedder
@@ -13,6 +17,9 @@ from ragline.rag.llm.base import LLM
 from ragline.rag.providers import build_embedder, build_llm, minilm_tokenizer
 from ragline.rag.query.retrieve import HybridRetriever
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 @dataclass
 class ChatRuntime:
@@ -20,9 +27,19 @@ class ChatRuntime:
     llm: LLM
     retriever: HybridRetriever
     count_tokens: Callable[[str], int]
+    threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="search")
+    )
+
+    async def in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run blocking search work in the runtime's own threads (not asyncio's default
+        pool, which other work shares and which is only cores + 4 threads)."""
+        call: Callable[[], T] = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.threads, call)
 
     async def aclose(self) -> None:
         self.retriever.close()
+        self.threads.shutdown(wait=False)
         await self.llm.aclose()
 
 
@@ -37,6 +54,8 @@ def open_chat_runtime(settings: Settings, stores: Stores) -> ChatRuntime:
             stores=stores,
             candidates=settings.retrieval_candidates,
             alpha=settings.hybrid_alpha,
+            threads=settings.search_threads,
         ),
         count_tokens=lambda text: len(tokenizer(text)),
+        threads=ThreadPoolExecutor(settings.search_threads, thread_name_prefix="search"),
     )

@@ -58,18 +58,27 @@ length from 8 to 64 and every multiple of 8 up to 256 (scanned on SciFact text).
 batch is padded to the next multiple instead; the pad is masked, so nothing else changes."""
 
 
-def pad_batch(encodings: Sequence[Encoding], multiple: int = 1) -> dict[str, npt.NDArray[np.int64]]:
+def pad_batch(
+    encodings: Sequence[Encoding], multiple: int = 1, *, rows: int | None = None
+) -> dict[str, npt.NDArray[np.int64]]:
     """Right-padded model inputs, as long as the longest encoding in the batch, rounded up
-    to ``multiple`` tokens."""
+    to ``multiple`` tokens; with ``rows``, that many rows (the extra ones hold one masked-in
+    [PAD] token, so that their pooling divides by one, and are discarded by the caller)."""
     length = -(-max(len(e.ids) for e in encodings) // multiple) * multiple
     if length in MISCOMPUTED_LENGTHS:
         length += multiple
-    input_ids = np.zeros((len(encodings), length), dtype=np.int64)
+    input_ids = np.zeros((max(rows or 0, len(encodings)), length), dtype=np.int64)
     attention_mask = np.zeros_like(input_ids)
+    attention_mask[len(encodings) :, 0] = 1
     for row, encoding in enumerate(encodings):
         input_ids[row, : len(encoding.ids)] = encoding.ids
         attention_mask[row, : len(encoding.ids)] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def rows_for(count: int) -> int:
+    """Batches of queries are padded to a power of two rows: few input shapes to prepare."""
+    return 1 << (count - 1).bit_length()
 
 
 class LocalEmbedder:
@@ -85,14 +94,18 @@ class LocalEmbedder:
         compile_options: Mapping[str, object] | None = None,
         pad_multiple: int = PAD_MULTIPLE,
         warm_lengths: int = 0,
+        pad_rows: bool = False,
     ) -> None:
-        """``warm_lengths``: run inputs of one text of every padded length up to this many
-        tokens once, in a background thread, so that no caller pays a shape's first run."""
+        """``warm_lengths``: run inputs of every padded length up to this many tokens once,
+        in a background thread, so that no caller pays a shape's first run; ``pad_rows``:
+        pad each call's rows to a power of two (:func:`rows_for`; queries batched by
+        :class:`~ragline.rag.embeddings.batching.QueryBatcher`), and warm those too."""
         manifest = json.loads((artefact_dir / "manifest.json").read_text())
         self._model_name: str = manifest["model_name"]
         self._dimension: int = manifest["dimension"]
         self._batch_size = batch_size
         self._pad = pad_multiple
+        self._pad_rows = pad_rows
         self._tokenizer = load_tokenizer(artefact_dir / "tokenizer.json", truncate=False)
         self._truncating = load_tokenizer(artefact_dir / "tokenizer.json", truncate=True)
         config: dict[str, object] = {"NUM_STREAMS": streams, "PERFORMANCE_HINT": "THROUGHPUT"}
@@ -123,13 +136,17 @@ class LocalEmbedder:
     def _warm_up(self, up_to: int) -> None:
         """One inference per padded length (a request at a time: callers wait for at most
         one of them)."""
-        for length in range(self._pad, min(up_to, MAX_SEQ_LENGTH) + 1, self._pad):
-            if self._closed.is_set():
-                return
-            if length in MISCOMPUTED_LENGTHS:
-                continue  # pad_batch never makes inputs of this length
-            ids = np.full((1, length), 100, dtype=np.int64)  # [UNK]: any token will do
-            self._infer({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        row_counts = [1]
+        while self._pad_rows and row_counts[-1] < self._batch_size:
+            row_counts.append(row_counts[-1] * 2)
+        for rows in row_counts:
+            for length in range(self._pad, min(up_to, MAX_SEQ_LENGTH) + 1, self._pad):
+                if self._closed.is_set():
+                    return
+                if length in MISCOMPUTED_LENGTHS:
+                    continue  # pad_batch never makes inputs of this length
+                ids = np.full((rows, length), 100, dtype=np.int64)  # [UNK]: any token will do
+                self._infer({"input_ids": ids, "attention_mask": np.ones_like(ids)})
 
     @property
     def model_name(self) -> str:
@@ -163,8 +180,10 @@ class LocalEmbedder:
             order[start : start + self._batch_size]
             for start in range(0, len(order), self._batch_size)
         ]
-        if len(batches) == 1:  # e.g. a search query: no hop through the pool
-            single: list[list[float]] = self._infer(pad_batch(encodings, self._pad)).tolist()
+        if len(batches) == 1:  # e.g. search queries: no hop through the pool
+            rows = rows_for(len(encodings)) if self._pad_rows else None
+            inputs = pad_batch(encodings, self._pad, rows=rows)
+            single: list[list[float]] = self._infer(inputs)[: len(encodings)].tolist()
             return single
         futures = [
             self._pool.submit(self._infer, pad_batch([encodings[i] for i in batch], self._pad))

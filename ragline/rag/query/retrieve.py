@@ -69,12 +69,14 @@ class HybridRetriever:
         stores: Stores,
         candidates: int = 50,
         alpha: float = 0.5,
+        threads: int = 4,
     ) -> None:
+        """``threads``: for keyword searches run beside the dense one (one per search)."""
         self._embedder = embedder
         self._stores = stores
         self._candidates = candidates
         self._alpha = alpha
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retrieve")
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="retrieve")
 
     def embed_query(self, query: str) -> list[float]:
         """The query's embedding; callers may compute it early (e.g. while the database
