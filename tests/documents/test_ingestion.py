@@ -209,13 +209,15 @@ async def test_replace_reembeds_only_changed_chunks(
     assert same.status_code == 200 and same.json()["version"] == 2  # unchanged bytes: no job
 
 
+@pytest.mark.parametrize("lost", ["vectors", "keyword rows"])
 async def test_replace_after_a_crashed_run_diffs_against_the_vector_store(
-    app_client: tuple[httpx.AsyncClient, Any],
+    app_client: tuple[httpx.AsyncClient, Any], lost: str
 ) -> None:
     """A finished job leaves the file settled, and its re-ingest diffs against the keyword
-    index; after a run that died mid-way, against the vector store. Here the file's vectors
-    are gone while its keyword rows remain (a run killed between the two deletes): the
-    replace must embed every chunk again, not keep chunks that have no vector."""
+    index; after a run that died mid-way, against the vector store. Here one store lost the
+    file's chunks: its vectors (a run killed between the two deletes), or its keyword rows
+    (deleted first by earlier versions). The replace must embed every chunk again and end
+    with both stores holding the same chunks, not keep chunks that lack a vector or a row."""
     client, state = app_client
     stores = state.documents.stores
     chat = await create_chat(client, "alice", title="crashed")
@@ -229,11 +231,18 @@ async def test_replace_after_a_crashed_run_diffs_against_the_vector_store(
         settled = stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=True)
         assert settled == stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=False)
         assert sorted(settled) == ids
+        # Chroma keeps only what it filters on; citation metadata is the keyword index's.
+        kept = stores.vectors.metadata(chat["id"], ids).values()
+        assert {tuple(sorted(meta)) for meta in kept} == {("chat_id", "file_id", "owner_id")}
 
-        stores.vectors.delete_ids(chat["id"], ids)
+        if lost == "vectors":
+            stores.vectors.delete_ids(chat["id"], ids)
+        else:
+            stores.keywords.delete_file(file_id)
         file.chunks_settled = False
         await session.commit()
-    assert stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=False) == {}
+    unsettled = stores_chunks(stores, chat_id=chat["id"], file_id=file_id, settled=False)
+    assert all(meta == {} for meta in unsettled.values())  # nothing counts as kept
 
     replaced = await client.put(
         f"/chats/{chat['id']}/files/{file_id}",
@@ -247,6 +256,10 @@ async def test_replace_after_a_crashed_run_diffs_against_the_vector_store(
     assert set(stores.keywords.file_chunks(file_id=file_id)) == after
     assert len(after) == second["progress"]["total"]
     assert len(after & set(ids)) >= len(ids) - 1  # same chunks, embedded again
+    new_text = text + "\n\nOne more paragraph."
+    for chunk in get_chunks(stores, chat["id"], sorted(after)).values():
+        meta = chunk["metadata"]
+        assert new_text[meta["start_char"] : meta["end_char"]] == chunk["text"]
 
 
 async def test_other_users_files_are_not_found(app_client: tuple[httpx.AsyncClient, Any]) -> None:

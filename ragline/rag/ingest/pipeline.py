@@ -46,12 +46,12 @@ class ChangePlan:
 def plan_changes(
     nodes: Sequence[TextNode], *, stored: Mapping[str, Mapping[str, object]]
 ) -> ChangePlan:
-    """``stored``: the file's stored chunks, metadata by id."""
+    """``stored``: the file's stored chunks, metadata by id (empty: rewrite it if kept)."""
     ids = {node.id_ for node in nodes}
-    kept = [node for node in nodes if node.id_ in stored]
+    kept = [node for node in nodes if stored.get(node.id_)]
     return ChangePlan(
         nodes=list(nodes),
-        new=[node for node in nodes if node.id_ not in stored],
+        new=[node for node in nodes if not stored.get(node.id_)],
         kept=kept,
         moved=[node for node in kept if chunk_metadata(node) != stored[node.id_]],
         stale=sorted(set(stored) - ids),

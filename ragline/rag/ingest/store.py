@@ -33,6 +33,14 @@ CHUNK_METADATA_KEYS = (
 )
 
 
+VECTOR_METADATA_KEYS = ("owner_id", "chat_id", "file_id")
+"""What Chroma keeps beside a vector: the keys its queries and deletes filter on. Citation
+metadata (page, section, offsets, ordinal) lives in the keyword index with the text, so an
+edit that moves chunks rewrites one store, not two (each embedded Chroma write call costs
+~3 ms of GIL-held CPU). Records written by earlier versions keep their full metadata in
+Chroma, read when their keyword row has none."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stores:
     vectors: ChromaVectorStore
@@ -56,11 +64,13 @@ def stored_chunks(
     last job that wrote the file finished (``settled``), the keyword index holds the same
     chunks and is read instead (an indexed lookup, ~0.2 ms, against ~2 ms for Chroma's
     metadata filter), unless rows written before it kept metadata are among them."""
-    if settled:
-        rows = stores.keywords.file_chunks(file_id=file_id)
-        if all(meta is not None for meta in rows.values()):
-            return {i: meta for i, meta in rows.items() if meta is not None}
-    return stores.vectors.metadata_where(chat_id, file_id=file_id)
+    rows = stores.keywords.file_chunks(file_id=file_id)
+    if settled and all(meta is not None for meta in rows.values()):
+        return {i: meta for i, meta in rows.items() if meta is not None}
+    present = stores.vectors.metadata_where(chat_id, file_id=file_id)
+    # A vector without its keyword row (left by a version that deleted keyword rows first)
+    # gets empty metadata: the diff then rewrites it if the file still has that chunk.
+    return {i: (rows.get(i) or meta) if i in rows else {} for i, meta in present.items()}
 
 
 def add_chunks(
@@ -84,16 +94,16 @@ def add_chunks(
     stores.vectors.upsert(
         ids=[node.id_ for node in nodes],
         embeddings=vectors,
-        metadatas=metadatas,
+        metadatas=[{key: meta[key] for key in VECTOR_METADATA_KEYS} for meta in metadatas],
     )
 
 
 def refresh_metadata(stores: Stores, nodes: Sequence[TextNode]) -> None:
-    """Unchanged chunks keep id and vector; only where they sit (page, offsets) may move."""
+    """Unchanged chunks keep id and vector; only where they sit (page, offsets) may move.
+    The keyword index keeps that (see ``VECTOR_METADATA_KEYS``)."""
     if nodes:
         ids, metadatas = [n.id_ for n in nodes], [chunk_metadata(n) for n in nodes]
         stores.keywords.update_metadata(ids, metadatas)
-        stores.vectors.update_metadata(ids, metadatas)
 
 
 def remove_chunks(stores: Stores, ids_by_chat: Mapping[str, Sequence[str]]) -> None:
@@ -118,13 +128,16 @@ def remove_chat(stores: Stores, *, chat_id: str) -> None:
 
 
 def get_chunks(stores: Stores, chat_id: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Metadata (Chroma) and text (keyword index) of the chat's stored chunks among ``ids``."""
-    metadata = stores.vectors.metadata(chat_id, ids)
-    stored = stores.keywords.chunks(list(metadata))
-    return {
-        i: {"metadata": meta, "text": stored[i].text if i in stored else ""}
-        for i, meta in metadata.items()
-    }
+    """Metadata and text (keyword index; metadata of older records from Chroma) of the
+    chat's stored chunks (those with a vector) among ``ids``."""
+    present = stores.vectors.metadata(chat_id, ids)
+    stored = stores.keywords.chunks(list(present))
+    out: dict[str, dict[str, Any]] = {}
+    for i, meta in present.items():
+        chunk = stored.get(i)
+        text = chunk.text if chunk is not None else ""
+        out[i] = {"metadata": (chunk.metadata if chunk else None) or meta, "text": text}
+    return out
 
 
 def counts(stores: Stores, **where: str) -> Mapping[str, int]:
