@@ -70,6 +70,8 @@ def test_collections_persist_their_index_every_sync_threshold_changes(
     store.upsert(["c"], [[1.0, 1.0]], [meta | {"chat_id": "new"}])
 
     for chat_id in ("old", "new"):
-        collection = store.client.get_collection(store.collection_name(chat_id))
+        collection = store.client.get_collection(
+            store.collection_name(chat_id), embedding_function=None
+        )
         assert collection.configuration_json["hnsw"]["sync_threshold"] == SYNC_THRESHOLD
         assert collection.configuration_json["hnsw"]["space"] == "cosine"
