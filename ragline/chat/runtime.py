@@ -7,7 +7,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from ragline.config import Settings
@@ -27,9 +27,7 @@ class ChatRuntime:
     llm: LLM
     retriever: HybridRetriever
     count_tokens: Callable[[str], int]
-    threads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="search")
-    )
+    threads: ThreadPoolExecutor  # blocking search work (see ``in_thread``)
 
     async def in_thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking search work in the runtime's own threads (not asyncio's default

@@ -33,12 +33,12 @@ def reindex_stale(settings: Settings) -> int:
                     ChatFile.status == FileStatus.INDEXED, ChatFile.embedding_model != model
                 )
             ).all()
-        with engine.begin() as connection:  # the removals below unsettle the files' chunks
-            connection.execute(
-                update(ChatFile)
-                .where(ChatFile.id.in_([file_id for file_id, _ in stale]))
-                .values(chunks_settled=False)
-            )
+            if stale:  # the removals below unsettle the files' chunks
+                connection.execute(
+                    update(ChatFile)
+                    .where(ChatFile.id.in_([file_id for file_id, _ in stale]))
+                    .values(chunks_settled=False)
+                )
         for file_id, chat_id in stale:
             remove_file(documents.stores, chat_id=str(chat_id), file_id=str(file_id))
             with engine.begin() as connection:
