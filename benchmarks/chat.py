@@ -4,7 +4,7 @@
 
 In one run (skipped when ../shared/data is absent):
 
-1. One llama.cpp server (`python -m llama_cpp.server`, the shipped SmolLM2-135M GGUF) and
+1. One llama.cpp server (`python -m tests.llama_server`, xllamacpp; the shipped SmolLM2 GGUF) and
    one `ragline serve` on the embedded default (temp data dir) pointed at it
    (LLM_PROVIDER=openai, max tokens 8). One assistant (temperature 0) is seeded with SciFact
    abstracts uploaded as .txt files and waited on until indexed.

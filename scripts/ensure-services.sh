@@ -73,3 +73,7 @@ if ! { command -v mariadb-admin >/dev/null && mysql_up; }; then
 else
   log "MariaDB is up"
 fi
+
+# --- tools the tests run -----------------------------------------------------------------
+# strace records every connection attempt of ragline (tests/test_offline.py).
+command -v strace >/dev/null || { log "installing strace"; apt_install strace; }

