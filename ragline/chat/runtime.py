@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,9 +16,11 @@ from ragline.config import Settings
 from ragline.rag.embeddings.lazy import LazyEmbedder
 from ragline.rag.ingest.store import Stores
 from ragline.rag.llm.base import LLM
+from ragline.rag.llm.local import LocalLLM
 from ragline.rag.providers import build_embedder, build_llm, minilm_tokenizer
 from ragline.rag.query.retrieve import HybridRetriever
 
+logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -44,9 +48,12 @@ class ChatRuntime:
 def open_chat_runtime(settings: Settings, stores: Stores) -> ChatRuntime:
     embedder = LazyEmbedder(lambda: build_embedder(settings, for_queries=True))
     tokenizer = minilm_tokenizer()
+    llm = build_llm(settings)
+    if settings.llm_warm_up and isinstance(llm, LocalLLM):
+        threading.Thread(target=_warm_up, args=(llm,), name="llm-warm-up", daemon=True).start()
     return ChatRuntime(
         settings=settings,
-        llm=build_llm(settings),
+        llm=llm,
         retriever=HybridRetriever(
             embedder=embedder,
             stores=stores,
@@ -57,3 +64,13 @@ def open_chat_runtime(settings: Settings, stores: Stores) -> ChatRuntime:
         count_tokens=lambda text: len(tokenizer(text)),
         threads=ThreadPoolExecutor(settings.search_threads, thread_name_prefix="search"),
     )
+
+
+def _warm_up(llm: LocalLLM) -> None:
+    """Load the local model in the background right after start-up, so the first question
+    does not wait for it. A failure is only logged: the first question loads it again and
+    reports its own error."""
+    try:
+        llm.warm_up()
+    except Exception:
+        logger.warning("chat model warm-up failed; the first question will load it", exc_info=True)

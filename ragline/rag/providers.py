@@ -143,7 +143,7 @@ def build_llm(settings: Settings) -> LLM:
     if provider is Provider.LOCAL:
         from ragline.rag.llm.local import LocalLLM
 
-        return LocalLLM(n_ctx=settings.llm_context_tokens)
+        return LocalLLM(n_ctx=settings.llm_context_tokens, n_threads=settings.llm_threads)
     if provider is Provider.OLLAMA:
         from ragline.rag.llm.ollama import OllamaLLM
 

