@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "ragline-development-secret-change-me"  # noqa: S105 - refused in production
@@ -139,9 +139,18 @@ class Settings(BaseSettings):
     # --- models --------------------------------------------------------------------------
     llm_provider: Provider = Provider.LOCAL
     embed_provider: Provider = Provider.LOCAL
-    ionos_api_key: str | None = None
-    ionos_base_url: str = "https://openai.inference.de-txl.ionos.com/v1"
-    ionos_model: str | None = None
+    # The OpenAI-compatible provider (IONOS, OpenAI, vLLM, ...), chat and embeddings. The
+    # OpenAI SDK's names are read too; the IONOS_* name wins when both are set.
+    ionos_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("ionos_api_key", "openai_api_key")
+    )
+    ionos_base_url: str = Field(
+        default="https://openai.inference.de-txl.ionos.com/v1",
+        validation_alias=AliasChoices("ionos_base_url", "openai_base_url", "openai_api_base"),
+    )
+    ionos_model: str | None = Field(
+        default=None, validation_alias=AliasChoices("ionos_model", "openai_model")
+    )
     ionos_embed_model: str | None = None
     ollama_host: str = "127.0.0.1"
     ollama_port: int = 11434
@@ -152,6 +161,11 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     llm_context_tokens: int = Field(default=4096, ge=512, le=131072)
+    # The local model: inference threads (0: OpenVINO's choice, one per core), and
+    # whether `ragline serve` loads it in the background at start-up (a few seconds)
+    # instead of on the first question.
+    llm_threads: int = Field(default=0, ge=0, le=256)
+    llm_warm_up: bool = True
 
     # --- retrieval and chat --------------------------------------------------------------
     # Chunks put in the prompt / returned by search by default; candidates per retriever.

@@ -2,11 +2,20 @@
 
 Every 4xx/5xx answer is ``{"error": "<Name>", "detail": ...}``; validation errors put
 the list of field problems in ``detail``. Clients never see a stack trace.
+
+Under ``/v1`` (the OpenAI-compatible facade) the same errors take OpenAI's shape, which its
+clients parse: ``{"error": {"message", "type", "param", "code"}}``, ``type`` from the status
+(400/404 ``invalid_request_error``, 401 ``authentication_error``, 403 ``permission_error``,
+429 ``rate_limit_error``, 5xx ``server_error``), ``code`` the error's own (``model_not_found``,
+``rate_limit_exceeded``, ...) or its name in snake_case; validation errors are 400 there, as
+on OpenAI, naming the first parameter at fault.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -17,12 +26,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
+OPENAI_PREFIX = "/v1"
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
 
 
 class RaglineError(Exception):
     """Base of every error a client may see. Subclasses set ``status_code``."""
 
     status_code: int = 500
+    code: str | None = None
+    """``code`` of the OpenAI-shaped body (``/v1``); ``None``: the name in snake_case."""
+    param: str | None = None
+    """The request parameter at fault, for the OpenAI-shaped body."""
 
     def __init__(self, detail: Any = None, *, headers: dict[str, str] | None = None) -> None:
         self.detail = detail if detail is not None else self.default_detail()
@@ -67,6 +83,7 @@ class Unprocessable(RaglineError):
 
 class TooManyRequests(RaglineError):
     status_code = 429
+    code = "rate_limit_exceeded"
 
 
 class ServiceUnavailable(RaglineError):
@@ -105,6 +122,42 @@ def error_body(error: str, detail: Any) -> dict[str, Any]:
     return {"error": error, "detail": jsonable_encoder(detail)}
 
 
+def is_openai_path(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+
+
+def openai_error_body(
+    message: str, *, status: int, code: str | None, param: str | None = None
+) -> dict[str, Any]:
+    kind = "server_error" if status >= 500 else _OPENAI_TYPES.get(status, "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def openai_error(exc: RaglineError) -> dict[str, Any]:
+    """``exc`` in OpenAI's shape (the response body, or the last event of a /v1 stream)."""
+    return openai_error_body(
+        _message(exc.detail),
+        status=exc.status_code,
+        code=exc.code or _snake_case(exc.name),
+        param=exc.param,
+    )
+
+
+def openai_internal_error() -> dict[str, Any]:
+    return openai_error_body(
+        "The server had an error while processing your request.", status=500, code=None
+    )
+
+
+def _message(detail: Any) -> str:
+    return detail if isinstance(detail, str) else json.dumps(jsonable_encoder(detail))
+
+
+def _snake_case(name: str) -> str:
+    """``LLMUnavailableError`` -> ``llm_unavailable_error``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
 def _status_name(status_code: int) -> str:
     try:
         return HTTPStatus(status_code).phrase.title().replace(" ", "").replace("-", "")
@@ -112,20 +165,26 @@ def _status_name(status_code: int) -> str:
         return "Error"
 
 
-async def _ragline_error(_: Request, exc: Exception) -> JSONResponse:
+def _openai(request: Request) -> bool:
+    return is_openai_path(request.url.path)
+
+
+async def _ragline_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RaglineError)
-    return JSONResponse(
-        error_body(exc.name, exc.detail), status_code=exc.status_code, headers=exc.headers
-    )
+    body = openai_error(exc) if _openai(request) else error_body(exc.name, exc.detail)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse(
-        error_body(_status_name(exc.status_code), exc.detail),
-        status_code=exc.status_code,
-        headers=exc.headers,
-    )
+    name = _status_name(exc.status_code)
+    if _openai(request):
+        body = openai_error_body(
+            _message(exc.detail), status=exc.status_code, code=_snake_case(name)
+        )
+    else:
+        body = error_body(name, exc.detail)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def _field_problem(problem: dict[str, Any]) -> dict[str, Any]:
@@ -137,14 +196,53 @@ def _field_problem(problem: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _openai_validation(problems: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's 400 for a malformed request: the first problem, its parameter named."""
+    first = problems[0]
+    param: str | None = _param(first["loc"])
+    code: str | None
+    if first["type"] == "json_invalid":
+        message, code, param = "We could not parse the JSON body of your request.", None, None
+    elif first["type"] == "missing":
+        message, code = f"Missing required parameter: '{param}'.", "missing_required_parameter"
+    else:
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        message = f"Invalid value for '{param}': {reason}."
+        code = "invalid_type" if str(first["type"]).endswith("_type") else "invalid_value"
+    if len(problems) > 1:
+        message += f" ({len(problems) - 1} more problem(s) in this request.)"
+    return openai_error_body(message, status=400, code=code, param=param)
+
+
+def _param(loc: list[Any]) -> str:
+    """``["body", "messages", 0, "content"]`` -> ``messages[0].content``; the members of a
+    union that pydantic names in ``loc`` (``str``, ``list[str]``, ``ContentPart``) are left
+    out: OpenAI's parameters are lower-case names."""
+    parts = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+    path = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in parts
+        if isinstance(part, int) or not _union_member(str(part))
+    )
+    return path.lstrip(".") or "body"
+
+
+def _union_member(part: str) -> bool:
+    return "[" in part or part[:1].isupper() or part in {"str", "int", "float", "bool", "none"}
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [_field_problem(p) for p in exc.errors()]
+    if _openai(request):
+        return JSONResponse(_openai_validation(problems), status_code=400)
     return JSONResponse(error_body("ValidationError", problems), status_code=422)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _openai(request):
+        return JSONResponse(openai_internal_error(), status_code=500)
     return JSONResponse(
         error_body("InternalServerError", "Internal server error."), status_code=500
     )

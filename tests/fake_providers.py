@@ -54,6 +54,23 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+class ChunkedHandler(JsonHandler):
+    """Streamed answers: HTTP/1.1 chunked bodies, each connection closed after its answer
+    (no idle keep-alive threads at shutdown)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def end_headers(self) -> None:
+        self.send_header("Connection", "close")
+        super().end_headers()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _last_chunk(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+
 @contextmanager
 def _serving(handler: type[JsonHandler], provider: FakeProvider, port: int = 0) -> Iterator[None]:
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -67,11 +84,44 @@ def _serving(handler: type[JsonHandler], provider: FakeProvider, port: int = 0) 
         server.server_close()
 
 
+def ollama_tags(models: Collection[str]) -> dict[str, Any]:
+    """Ollama's `GET /api/tags`: the pulled models, named with their tag."""
+    names = [name if ":" in name else f"{name}:latest" for name in models]
+    return {
+        "models": [
+            {"name": name, "model": name, "modified_at": "2026-01-01T00:00:00Z", "size": 1}
+            for name in names
+        ]
+    }
+
+
+def openai_models(models: Collection[str]) -> dict[str, Any]:
+    """OpenAI's `GET /v1/models`."""
+    data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in models]
+    return {"object": "list", "data": data}
+
+
 @contextmanager
-def embedding_server(*, dimension: int = 64, api_key: str | None = None) -> Iterator[FakeProvider]:
+def embedding_server(
+    *,
+    dimension: int = 64,
+    api_key: str | None = None,
+    models: Collection[str] = (),
+    port: int = 0,
+) -> Iterator[FakeProvider]:
+    """Ollama's `POST /api/embed` and an OpenAI-compatible `POST /v1/embeddings`, any model
+    name; ``models`` is what their model lists (`GET /api/tags`, `GET /v1/models`) show."""
     provider = FakeProvider(url="")
 
     class Handler(JsonHandler):
+        def do_GET(self) -> None:  # http.server's naming
+            if self.path == "/api/tags":
+                self._answer(200, ollama_tags(models))
+            elif self.path == "/v1/models":
+                self._answer(200, openai_models(models))
+            else:
+                self._answer(404, {"error": "not found"})
+
         def do_POST(self) -> None:  # http.server's naming
             body = self._receive(provider)
             if self.path == "/api/embed":  # Ollama: {"model", "input": str | [str]}
@@ -112,7 +162,7 @@ def embedding_server(*, dimension: int = 64, api_key: str | None = None) -> Iter
             else:
                 self._answer(404, {"error": "not found"})
 
-    with _serving(Handler, provider):
+    with _serving(Handler, provider, port):
         yield provider
 
 
@@ -143,16 +193,15 @@ def ollama_chat_server(
     ends the body cleanly but without the `done` line."""
     provider = FakeProvider(url="")
 
-    class Handler(JsonHandler):
-        protocol_version = "HTTP/1.1"  # chunked bodies
-
-        def end_headers(self) -> None:
-            self.send_header("Connection", "close")  # no idle keep-alive threads at close
-            super().end_headers()
-
+    class Handler(ChunkedHandler):
         def _line(self, part: dict[str, Any]) -> None:
-            data = json.dumps(part).encode() + b"\n"
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._chunk(json.dumps(part).encode() + b"\n")
+
+        def do_GET(self) -> None:  # http.server's naming
+            if self.path == "/api/tags":
+                self._answer(200, ollama_tags(models))
+            else:
+                self._answer(404, {"error": "404 page not found"})
 
         def do_POST(self) -> None:  # http.server's naming
             body = self._receive(provider)
@@ -189,7 +238,110 @@ def ollama_chat_server(
                     return  # the server closes the socket without the last chunk
             if fault != "truncate":
                 self._line(done | {"message": {"role": "assistant", "content": ""}})
-            self.wfile.write(b"0\r\n\r\n")
+            self._last_chunk()
 
     with _serving(Handler, provider, port):
+        yield provider
+
+
+def openai_reply(body: dict[str, Any]) -> tuple[list[str], str]:
+    """The fake OpenAI model's answer to a request and its ``finish_reason``: `fake_reply`
+    (one piece a word), at most ``max_completion_tokens`` / ``max_tokens`` pieces
+    ("length"), cut where the first of the ``stop`` sequences begins."""
+    pieces, reason = fake_reply(body["messages"]), "stop"
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if limit is not None and limit < len(pieces):
+        pieces, reason = pieces[:limit], "length"
+    stops = body.get("stop") or []
+    text = "".join(pieces)
+    cut = min(
+        (text.find(s) for s in ([stops] if isinstance(stops, str) else stops) if s in text),
+        default=None,
+    )
+    if cut is not None:
+        kept, used = [], 0
+        for piece in pieces:
+            kept.append(piece[: max(cut - used, 0)])
+            used += len(piece)
+        pieces, reason = [piece for piece in kept if piece], "stop"
+    return pieces, reason
+
+
+@contextmanager
+def openai_chat_server(
+    *, models: Collection[str] = (CHAT_MODEL,), fault: Literal["error"] | None = None
+) -> Iterator[FakeProvider]:
+    """OpenAI's `POST /v1/chat/completions`, whole (`chat.completion`) or streamed (SSE
+    `chat.completion.chunk`s, then `data: [DONE]`), answering `openai_reply`; usage counts
+    the words of the messages and the pieces (streamed: in a last chunk without choices
+    when `stream_options.include_usage`). Records every request; an unknown model answers
+    404 `model_not_found` as OpenAI does; `GET /v1/models` lists ``models``.
+
+    ``fault="error"``: a stream sends its first piece, then an error object, as OpenAI
+    does when generation fails mid-way."""
+    provider = FakeProvider(url="")
+
+    class Handler(ChunkedHandler):
+        def _event(self, payload: dict[str, Any] | str) -> None:
+            data = payload if isinstance(payload, str) else json.dumps(payload)
+            self._chunk(f"data: {data}\n\n".encode())
+
+        def _not_found(self, message: str, code: str | None = None) -> None:
+            error = {"message": message, "type": "invalid_request_error", "code": code}
+            self._answer(404, {"error": error | {"param": None}})
+
+        def do_GET(self) -> None:  # http.server's naming
+            if self.path == "/v1/models":
+                self._answer(200, openai_models(models))
+            else:
+                self._not_found(f"Unknown path {self.path}")
+
+        def do_POST(self) -> None:  # http.server's naming
+            body = self._receive(provider)
+            if self.path != "/v1/chat/completions":
+                self._not_found(f"Unknown path {self.path}")
+                return
+            if body["model"] not in models:
+                model = body["model"]
+                self._not_found(
+                    f"The model `{model}` does not exist or you do not have access to it.",
+                    "model_not_found",
+                )
+                return
+            pieces, reason = openai_reply(body)
+            usage = {
+                "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
+                "completion_tokens": len(pieces),
+            }
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            head = {"id": "chatcmpl-fake", "created": 1_700_000_000, "model": body["model"]}
+            if not body.get("stream"):
+                answer = {"role": "assistant", "content": "".join(pieces)}
+                choice = {"index": 0, "message": answer, "finish_reason": reason}
+                self._answer(
+                    200, head | {"object": "chat.completion", "choices": [choice], "usage": usage}
+                )
+                return
+            chunk = head | {"object": "chat.completion.chunk"}
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            deltas = [{"role": "assistant", "content": ""}, *({"content": p} for p in pieces)]
+            for n, delta in enumerate(deltas):
+                self._event(
+                    chunk | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                )
+                if fault == "error" and n == 1:
+                    error = {"message": "The server had an error.", "type": "server_error"}
+                    self._event({"error": error})
+                    self._last_chunk()
+                    return
+            self._event(chunk | {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]})
+            if (body.get("stream_options") or {}).get("include_usage"):
+                self._event(chunk | {"choices": [], "usage": usage})
+            self._event("[DONE]")
+            self._last_chunk()
+
+    with _serving(Handler, provider):
         yield provider

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import AliasChoices
 
 from ragline.config import (
     DEFAULT_SECRET_KEY,
@@ -47,7 +48,8 @@ LEGACY_NAMES = [
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in [*LEGACY_NAMES, "RAGLINE_ENV", "EMBED_PROVIDER", "PG_DATABASE"]:
+    openai_names = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL"]
+    for name in [*LEGACY_NAMES, *openai_names, "RAGLINE_ENV", "EMBED_PROVIDER", "PG_DATABASE"]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -169,10 +171,37 @@ def test_env_example_documents_every_setting_and_loads() -> None:
         if line and not line.startswith("#")
     }
     fields = {
-        (field.validation_alias or name).upper()  # type: ignore[union-attr]
-        for name, field in Settings.model_fields.items()
+        _env_name(name, field.validation_alias) for name, field in Settings.model_fields.items()
     }
     assert fields == documented
     settings = Settings(_env_file=example)  # type: ignore[call-arg]
     settings.refuse_unsafe()
     assert settings.redis_url is None and settings.sqlalchemy_url.startswith("sqlite+aiosqlite")
+
+
+def _env_name(name: str, alias: object) -> str:
+    """The variable a field is documented under: its alias, the first of its choices."""
+    if isinstance(alias, AliasChoices):
+        alias = alias.choices[0]
+    return (alias if isinstance(alias, str) else name).upper()
+
+
+def test_openai_sdk_names_for_the_openai_compatible_provider() -> None:
+    openai_names = {
+        "OPENAI_API_KEY": "sk-openai",
+        "OPENAI_BASE_URL": "http://127.0.0.1:8000/v1",
+        "OPENAI_MODEL": "gpt-test",
+    }
+    settings = make(**openai_names)
+    assert (settings.ionos_api_key, settings.ionos_base_url, settings.ionos_model) == (
+        "sk-openai",
+        "http://127.0.0.1:8000/v1",
+        "gpt-test",
+    )
+    assert make(OPENAI_API_BASE="http://old-name/v1").ionos_base_url == "http://old-name/v1"
+    both = make(**openai_names, IONOS_API_KEY="ionos-key", IONOS_BASE_URL="http://ionos/v1")
+    assert (both.ionos_api_key, both.ionos_base_url, both.ionos_model) == (
+        "ionos-key",  # the IONOS_* name wins
+        "http://ionos/v1",
+        "gpt-test",
+    )

@@ -1,5 +1,11 @@
-"""Answering a question: prepare (history, scope, standalone query, retrieval, prompt),
-then generate (stream pieces, store the exchange once the answer is whole).
+"""Answering a question: prepare (scope, standalone query, retrieval, prompt), then
+generate (stream pieces; the native chat also stores the exchange once the answer is whole).
+
+One pipeline, given the conversation so far: the native chat (``/chats/{id}/chat``) reads
+it from the assistant's stored history (:func:`prepare_answer`, :func:`generate`); the
+OpenAI-compatible facade (``/v1``) takes it from the client's ``messages``, with the
+client's system messages and sampling settings, and stores nothing (:func:`prepare`,
+:func:`stream_answer`).
 
 Storage is a documented exception to "the request owns the transaction": a streamed answer
 outlives the request's session, so the exchange is written in its own transaction when the
@@ -13,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ragline.assistants.service import get_owned_chat
 from ragline.chat.retrieval import embed_early, retrieve, search_scope, to_source
 from ragline.chat.runtime import ChatRuntime
-from ragline.chat.schemas import ChatRequest, Source
+from ragline.chat.schemas import ChatParams, ChatRequest, Source
 from ragline.errors import RaglineError, ServiceUnavailable
 from ragline.models import Chat, ChatMessage, MessageRole, MessageStatus, User
 from ragline.models.base import utcnow
@@ -39,9 +46,32 @@ HISTORY_MESSAGES = 40
 class LLMUnavailableError(ServiceUnavailable):
     """The language model could not be reached before it answered anything."""
 
+    code = "model_unavailable"
+
 
 class GenerationFailed(RaglineError):
     status_code = 502
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """The client's generation settings; ``None`` keeps the assistant's own."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    """Capped at ``LLM_MAX_TOKENS``."""
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    params: ChatParams = field(default_factory=ChatParams)
+    """The files to search, as on the native endpoint."""
+    instructions: str = ""
+    """The client's system message(s), added to the assistant's system prompt."""
+    sampling: Sampling = Sampling()
 
 
 @dataclass
@@ -61,11 +91,19 @@ class Delta:
 
 
 @dataclass
-class Finished:
-    message_id: uuid.UUID
+class Answered:
+    """The whole answer, once generated."""
+
     text: str
     sources: list[Source]
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage
+
+
+@dataclass
+class Finished(Answered):
+    """The whole answer, once stored."""
+
+    message_id: uuid.UUID
 
 
 async def prepare_answer(
@@ -76,46 +114,93 @@ async def prepare_answer(
     request: ChatRequest,
     runtime: ChatRuntime,
 ) -> PreparedAnswer:
-    asked_at = utcnow()
+    """The native chat: the assistant's stored history is the conversation."""
     embedding = embed_early(runtime, request.text)  # the query, unless history rewrites it
     try:
-        chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
         history = await _history(session, owner, chat_id)
-        scope = await search_scope(
-            session=session, owner=owner, chat_id=chat_id, params=request.params
-        )
     except BaseException:
         embedding.cancel()
         raise
-    query = request.text
+    return await prepare(
+        session=session,
+        owner=owner,
+        chat_id=chat_id,
+        question=Question(request.text, request.params),
+        history=history,
+        runtime=runtime,
+        embedding=embedding,
+    )
+
+
+async def prepare(
+    *,
+    session: AsyncSession,
+    owner: User,
+    chat_id: uuid.UUID,
+    question: Question,
+    history: Sequence[Turn],
+    runtime: ChatRuntime,
+    embedding: asyncio.Task[list[float]] | None = None,
+) -> PreparedAnswer:
+    """The answer's prompt and settings, given the conversation so far (``history``, oldest
+    first, user and assistant turns). ``embedding``: the question's, if the caller started
+    it; dropped when history makes a rewrite necessary."""
+    asked_at = utcnow()
+    if embedding is None and not history:
+        embedding = embed_early(runtime, question.text)  # overlaps the database work
+    try:
+        chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+        scope = await search_scope(
+            session=session, owner=owner, chat_id=chat_id, params=question.params
+        )
+    except BaseException:
+        if embedding is not None:
+            embedding.cancel()
+        raise
+    query = question.text
     if history:
-        embedding.cancel()
-        query = await _standalone(runtime, history, request.text, chat.model)
+        if embedding is not None:
+            embedding.cancel()
+            embedding = None
+        query = await _standalone(runtime, history, question.text, chat.model)
     chunks = await retrieve(
-        runtime,
-        query,
-        scope,
-        k=runtime.settings.retrieval_top_k,
-        embedding=None if history else embedding,
+        runtime, query, scope, k=runtime.settings.retrieval_top_k, embedding=embedding
     )
     turns = fit_history(
         history, budget=runtime.settings.history_token_budget, count_tokens=runtime.count_tokens
     )
+    system_prompt = "\n\n".join(
+        part for part in (chat.context.strip(), question.instructions.strip()) if part
+    )
     return PreparedAnswer(
         owner_id=owner.id,
         chat_id=chat_id,
-        question=request.text,
+        question=question.text,
         asked_at=asked_at,
         messages=build_messages(
-            system_prompt=chat.context, history=turns, chunks=chunks, question=request.text
+            system_prompt=system_prompt, history=turns, chunks=chunks, question=question.text
         ),
-        params=GenerationParams(
-            temperature=chat.temperature,
-            max_tokens=runtime.settings.llm_max_tokens,
-            model=chat.model or None,
-        ),
+        params=_generation_params(chat, question.sampling, runtime.settings.llm_max_tokens),
         sources=[to_source(chunk) for chunk in chunks],
     )
+
+
+async def stream_answer(
+    prepared: PreparedAnswer, *, runtime: ChatRuntime
+) -> AsyncGenerator[Delta | Answered, None]:
+    """Pieces as they come, then :class:`Answered`; nothing is stored. Raises
+    :class:`LLMUnavailableError` (nothing generated) or :class:`GenerationFailed`."""
+    usage = Usage()
+    pieces: list[str] = []
+    try:
+        async for piece in runtime.llm.stream(prepared.messages, prepared.params, usage):
+            pieces.append(piece)
+            yield Delta(piece)
+    except LLMUnavailable as exc:
+        raise LLMUnavailableError(str(exc)) from exc
+    except LLMError as exc:
+        raise GenerationFailed(str(exc)) from exc
+    yield Answered(text="".join(pieces), sources=prepared.sources, usage=usage)
 
 
 async def generate(
@@ -124,33 +209,40 @@ async def generate(
     runtime: ChatRuntime,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[Delta | Finished]:
-    """Pieces as they come, then :class:`Finished` once the exchange is stored. Raises
-    :class:`LLMUnavailableError` (nothing generated) or :class:`GenerationFailed`."""
-    usage = Usage()
-    pieces: list[str] = []
+    """:func:`stream_answer`, ending with :class:`Finished` once the exchange is stored; a
+    generation that fails or is aborted is stored as an error exchange."""
     stored = False
     try:
-        try:
-            async for piece in runtime.llm.stream(prepared.messages, prepared.params, usage):
-                pieces.append(piece)
-                yield Delta(piece)
-        except LLMUnavailable as exc:
-            stored = True
-            await _store_failed(sessionmaker, prepared, str(exc))
-            raise LLMUnavailableError(str(exc)) from exc
-        except LLMError as exc:
-            stored = True
-            await _store_failed(sessionmaker, prepared, str(exc))
-            raise GenerationFailed(str(exc)) from exc
-        text = "".join(pieces)
-        message_id = await _store_complete(sessionmaker, prepared, text, usage)
+        async with aclosing(stream_answer(prepared, runtime=runtime)) as events:
+            async for event in events:
+                if isinstance(event, Delta):
+                    yield event
+                    continue
+                message_id = await _store_complete(sessionmaker, prepared, event.text, event.usage)
+                stored = True
+                yield Finished(event.text, event.sources, event.usage, message_id=message_id)
+    except (LLMUnavailableError, GenerationFailed) as exc:
         stored = True
-        yield Finished(message_id=message_id, text=text, sources=prepared.sources, usage=usage)
+        await _store_failed(sessionmaker, prepared, str(exc))
+        raise
     finally:
         if not stored:  # aborted: the client left, or the task was cancelled
             await asyncio.shield(
                 _store_failed(sessionmaker, prepared, "the answer was aborted before it ended")
             )
+
+
+def _generation_params(chat: Chat, sampling: Sampling, max_tokens: int) -> GenerationParams:
+    """The assistant's settings, the client's over them; the answer capped at ``max_tokens``
+    (``LLM_MAX_TOKENS``)."""
+    temperature = chat.temperature if sampling.temperature is None else sampling.temperature
+    return GenerationParams(
+        temperature=temperature,
+        max_tokens=min(sampling.max_tokens or max_tokens, max_tokens),
+        model=chat.model or None,
+        top_p=sampling.top_p,
+        stop=sampling.stop,
+    )
 
 
 async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> list[Turn]:
@@ -177,7 +269,7 @@ async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> li
 
 
 async def _standalone(
-    runtime: ChatRuntime, history: list[Turn], question: str, model: str | None
+    runtime: ChatRuntime, history: Sequence[Turn], question: str, model: str | None
 ) -> str:
     """The rewritten follow-up; the question as asked if the model fails here (the answer's
     own generation then reports the failure and stores the exchange as an error)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragline.errors import PayloadTooLarge, error_body
+from ragline.errors import PayloadTooLarge, error_body, is_openai_path, openai_error
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -30,7 +30,7 @@ class BodyLimitMiddleware:
         limit = self.limit_for(scope["path"])
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _reject(send, limit)
+                await _reject(send, limit, openai=is_openai_path(scope["path"]))
                 return
         received = 0
 
@@ -47,9 +47,10 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-async def _reject(send: Send, limit: int) -> None:
+async def _reject(send: Send, limit: int, *, openai: bool) -> None:
     error = _too_large(limit)
-    body = json.dumps(error_body(error.name, error.detail)).encode()
+    shaped = openai_error(error) if openai else error_body(error.name, error.detail)
+    body = json.dumps(shaped).encode()
     await send(
         {
             "type": "http.response.start",

@@ -5,11 +5,12 @@ from fastapi.responses import StreamingResponse
 
 from ragline.auth.ratelimit import Limit
 from ragline.deps import CurrentUser, SessionDep, rate_limited
+from ragline.errors import OPENAI_PREFIX
 from ragline.lifespan import app_state
 from ragline.openai_api import service
 from ragline.openai_api.schemas import ChatCompletion, CompletionRequest, ModelList
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix=OPENAI_PREFIX, tags=["openai"])
 
 
 @router.get("/models", response_model=ModelList)
@@ -27,23 +28,22 @@ async def list_models(user: CurrentUser, session: SessionDep) -> ModelList:
 async def chat_completions(
     request: Request, user: CurrentUser, session: SessionDep, body: CompletionRequest
 ) -> ChatCompletion | StreamingResponse:
-    """OpenAI Chat Completions over an assistant (``model`` = chat id): the last user
-    message is the question, the assistant's stored history its memory. Extra top-level
-    ``sources`` on the completion, or on the last chunk when ``stream`` is true.
-    404 unknown model, 503 model or store down, 502 if the model fails mid-answer."""
-    state = app_state(request)
+    """OpenAI Chat Completions over an assistant (``model`` = chat id), stateless: the
+    client's ``messages`` are the conversation and nothing is stored. Extra top-level
+    ``sources`` on the completion, or on the chunk with ``finish_reason`` when streaming.
+    Errors in OpenAI's shape: 400 unsupported or invalid parameters, 404 unknown model, 503
+    model or store down (before any byte of a stream), 502 if the model fails mid-answer
+    (the last event of a stream)."""
     events = await service.answer_events(
-        session=session,
-        owner=user,
-        body=body,
-        runtime=state.chat,
-        sessionmaker=state.sessionmaker,
+        session=session, owner=user, body=body, runtime=app_state(request).chat
     )
     if not body.stream:
         return await service.completion(events, model=body.model)
     first = await anext(events)  # raises (503) before any byte is sent if the model is down
     return StreamingResponse(
-        service.completion_chunks(first, events, model=body.model),
+        service.completion_chunks(
+            first, events, model=body.model, include_usage=body.include_usage
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

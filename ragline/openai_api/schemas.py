@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ragline.chat.schemas import ChatParams, ChatRequest, Source
+from ragline.chat.schemas import ChatParams, Source
 
 
 class ModelObject(BaseModel):
@@ -32,43 +32,60 @@ class ContentPart(BaseModel):
 
 
 class InputMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_calls, ...
+    model_config = ConfigDict(extra="allow")  # name, ...
 
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
 
-    def text(self) -> str:
-        if self.content is None or isinstance(self.content, str):
-            return self.content or ""
-        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
 
 
 class CompletionRequest(BaseModel):
-    """``model`` is the assistant (chat) id. The other OpenAI fields (temperature,
-    max_tokens, stream_options, user, ...) are accepted and ignored: the assistant's own
-    settings apply. ``params`` is ragline's file selection, as on the native endpoint."""
+    """OpenAI's Chat Completions request; ``model`` is the assistant (chat) id.
+
+    The client's ``messages`` are the conversation (nothing of the assistant's stored
+    history is read, nothing is written to it): system and developer messages are added to
+    the assistant's system prompt, the last user message is the question (retrieval
+    searches for it), the turns before it are the history. ``temperature``, ``top_p``,
+    ``max_tokens`` / ``max_completion_tokens`` (capped at ``LLM_MAX_TOKENS``) and ``stop``
+    override the assistant's settings. What ragline cannot honour is refused (400): tools,
+    ``n`` > 1, a ``response_format`` other than text, ``logprobs``. Other OpenAI fields
+    (``user``, ``seed``, penalties, ``metadata``, ...) are accepted and ignored. ``params``
+    is ragline's file selection, as on the native endpoint."""
 
     model_config = ConfigDict(extra="allow")
 
     model: str
     messages: list[InputMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: list[str] | None = Field(default=None, max_length=4)
+    n: int | None = Field(default=None, ge=1)
+    response_format: dict[str, Any] | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    functions: list[Any] | None = None
+    function_call: Any = None
+    logprobs: bool | None = None
     params: ChatParams = Field(default_factory=ChatParams)
 
-    @model_validator(mode="after")
-    def _has_question(self) -> Self:
-        try:
-            self.chat_request()
-        except ValidationError as exc:
-            raise ValueError(f"the last user message: {exc.errors()[0]['msg']}") from None
-        return self
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        """A single sequence, or up to four."""
+        return [value] if isinstance(value, str) else value
 
-    def chat_request(self) -> ChatRequest:
-        """The last user message as the question; ragline's stored history is the memory."""
-        users = [message for message in self.messages if message.role == "user"]
-        if not users:
-            raise ValueError("messages hold no user message")
-        return ChatRequest(text=users[-1].text(), params=self.params)
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
 
 
 class CompletionUsage(BaseModel):
@@ -110,8 +127,9 @@ class ChunkChoice(BaseModel):
 
 
 class ChatCompletionChunk(BaseModel):
-    """Every chunk but the last carries a piece of text; the last (``finish_reason``
-    "stop") carries ``usage`` and ``sources`` instead."""
+    """The first chunk carries the role, the next ones a piece of text each; the one with
+    ``finish_reason`` carries ragline's ``sources``; with ``stream_options.include_usage``
+    a last chunk with no choices carries ``usage``, as OpenAI sends it."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -121,5 +139,13 @@ class ChatCompletionChunk(BaseModel):
     usage: CompletionUsage | None = None
     sources: list[Source] | None = None
 
-    def wire(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"sources"} if self.sources is None else set())
+    def wire(self, include_usage: bool) -> dict[str, Any]:
+        """As OpenAI sends it: ``usage`` (null but on the last chunk) only when asked for,
+        deltas without their unset fields."""
+        exclude = {"sources"} if self.sources is None else set()
+        if not include_usage:
+            exclude.add("usage")
+        data = self.model_dump(exclude=exclude)
+        for choice in data["choices"]:
+            choice["delta"] = {k: v for k, v in choice["delta"].items() if v is not None}
+        return data

@@ -1,11 +1,10 @@
-"""The facade over ragline's own answer pipeline (:mod:`ragline.chat.answer`): it maps
-OpenAI requests in and OpenAI shapes out, and answers nothing itself.
+"""The facade over ragline's answer pipeline (:mod:`ragline.chat.answer`): it maps OpenAI
+requests in and OpenAI shapes out, and answers nothing itself.
 
-Memory: the assistant's stored history is the conversation, as on the native
-``/chats/{id}/chat`` endpoint. Only the last user message of ``messages`` is taken, as the
-question; the client's earlier messages (and any system message) are not replayed into the
-prompt, so a client that resends the whole conversation each turn does not double it, and
-the assistant's own system prompt (``context``) stays in force.
+Stateless, as OpenAI's endpoint is: the client's ``messages`` are the conversation (see
+:mod:`ragline.openai_api.conversation`), and nothing is read from or written to the
+assistant's stored history. The assistant's own system prompt (``context``), model and
+files still apply.
 """
 
 from __future__ import annotations
@@ -17,13 +16,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ragline.assistants.repository import ChatRepository
 from ragline.chat import answer
 from ragline.chat.runtime import ChatRuntime
-from ragline.errors import ChatNotFound, RaglineError, error_body
+from ragline.errors import ChatNotFound, NotFound, RaglineError, openai_error, openai_internal_error
 from ragline.models import User
+from ragline.openai_api.conversation import conversation, refuse_unsupported
 from ragline.openai_api.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -39,7 +39,13 @@ from ragline.openai_api.schemas import (
 from ragline.rag.llm.base import Usage
 
 logger = logging.getLogger(__name__)
-Events = AsyncIterator[answer.Delta | answer.Finished]
+Event = answer.Delta | answer.Answered
+Events = AsyncIterator[Event]
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+    param = "model"
 
 
 async def list_models(*, session: AsyncSession, owner: User) -> ModelList:
@@ -53,27 +59,35 @@ async def list_models(*, session: AsyncSession, owner: User) -> ModelList:
 
 
 async def answer_events(
-    *,
-    session: AsyncSession,
-    owner: User,
-    body: CompletionRequest,
-    runtime: ChatRuntime,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    *, session: AsyncSession, owner: User, body: CompletionRequest, runtime: ChatRuntime
 ) -> Events:
-    """Prepare the answer now (404, 503 raise here), generate it as it is iterated."""
+    """Prepare the answer now (400, 404, 503 raise here), generate it as it is iterated."""
+    refuse_unsupported(body)
+    question, history = conversation(body)
+    missing = ModelNotFound(
+        f"The model {body.model!r} does not exist or you do not have access to it."
+    )
     try:
         chat_id = uuid.UUID(body.model)
     except ValueError:
-        raise ChatNotFound(f"No such model: {body.model!r}.") from None
-    prepared = await answer.prepare_answer(
-        session=session, owner=owner, chat_id=chat_id, request=body.chat_request(), runtime=runtime
-    )
-    return answer.generate(prepared, runtime=runtime, sessionmaker=sessionmaker)
+        raise missing from None
+    try:
+        prepared = await answer.prepare(
+            session=session,
+            owner=owner,
+            chat_id=chat_id,
+            question=question,
+            history=history,
+            runtime=runtime,
+        )
+    except ChatNotFound:
+        raise missing from None
+    return answer.stream_answer(prepared, runtime=runtime)
 
 
 async def completion(events: Events, *, model: str) -> ChatCompletion:
     async for event in events:
-        if isinstance(event, answer.Finished):
+        if isinstance(event, answer.Answered):
             return ChatCompletion(
                 id=_completion_id(),
                 created=int(time.time()),
@@ -82,38 +96,37 @@ async def completion(events: Events, *, model: str) -> ChatCompletion:
                 usage=_usage(event.usage),
                 sources=event.sources,
             )
-    raise AssertionError("generate ends with Finished")
+    raise AssertionError("stream_answer ends with Answered")
 
 
 async def completion_chunks(
-    first: answer.Delta | answer.Finished, events: Events, *, model: str
+    first: Event, events: Events, *, model: str, include_usage: bool
 ) -> AsyncIterator[str]:
-    """``data: <chunk>`` lines, then ``data: [DONE]``; a failure mid-way sends ragline's
-    error body as the last data line (the ``openai`` client raises ``APIError`` on it)."""
+    """``data: <chunk>`` lines, then ``data: [DONE]``. A failure mid-way sends OpenAI's
+    error object as the last data line (the ``openai`` client raises ``APIError`` on it)."""
     common: dict[str, Any] = {"id": _completion_id(), "created": int(time.time()), "model": model}
-    event: answer.Delta | answer.Finished | None = first
-    role: Delta = Delta(role="assistant")
+
+    def chunk(**fields: Any) -> str:
+        return _data(ChatCompletionChunk(**common, **fields).wire(include_usage))
+
+    yield chunk(choices=[ChunkChoice(delta=Delta(role="assistant", content=""))])
+    event: Event | None = first
     try:
         while event is not None:
             if isinstance(event, answer.Delta):
-                delta = role.model_copy(update={"content": event.text})
-                chunk = ChatCompletionChunk(**common, choices=[ChunkChoice(delta=delta)])
-                role = Delta()
+                yield chunk(choices=[ChunkChoice(delta=Delta(content=event.text))])
             else:
-                chunk = ChatCompletionChunk(
-                    **common,
-                    choices=[ChunkChoice(delta=Delta(), finish_reason="stop")],
-                    usage=_usage(event.usage),
-                    sources=event.sources,
-                )
-            yield _data(chunk.wire())
+                finish = ChunkChoice(delta=Delta(), finish_reason="stop")
+                yield chunk(choices=[finish], sources=event.sources)
+                if include_usage:
+                    yield chunk(choices=[], usage=_usage(event.usage))
             event = await anext(events, None)
     except RaglineError as exc:
-        yield _data(error_body(exc.name, exc.detail))
+        yield _data(openai_error(exc))
         return
     except Exception:
         logger.exception("completion stream failed")
-        yield _data(error_body("InternalServerError", "Internal server error."))
+        yield _data(openai_internal_error())
         return
     yield "data: [DONE]\n\n"
 

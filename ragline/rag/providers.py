@@ -143,7 +143,7 @@ def build_llm(settings: Settings) -> LLM:
     if provider is Provider.LOCAL:
         from ragline.rag.llm.local import LocalLLM
 
-        return LocalLLM(n_ctx=settings.llm_context_tokens, n_threads=settings.llm_threads)
+        return LocalLLM(n_ctx=settings.llm_context_tokens, n_threads=settings.llm_threads or None)
     if provider is Provider.OLLAMA:
         from ragline.rag.llm.ollama import OllamaLLM
 
@@ -158,7 +158,7 @@ def build_llm(settings: Settings) -> LLM:
     from ragline.rag.llm.openai import OpenAILLM
 
     if not settings.ionos_model:
-        raise ValueError(f"LLM_PROVIDER={provider} needs IONOS_MODEL")
+        raise ValueError(f"LLM_PROVIDER={provider} needs IONOS_MODEL (or OPENAI_MODEL)")
     return OpenAILLM(
         base_url=settings.ionos_base_url,
         api_key=settings.ionos_api_key,

@@ -27,6 +27,10 @@ class GenerationParams:
     max_tokens: int = 512
     model: str | None = None
     """A provider-specific model name; ``None`` means the provider's configured default."""
+    top_p: float | None = None
+    """Nucleus sampling; ``None`` leaves the provider's default (nothing is sent)."""
+    stop: tuple[str, ...] = ()
+    """Sequences that end the answer where they would begin (not included in it)."""
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import ollama
@@ -66,7 +66,7 @@ class OllamaLLM:
                 await self._client.chat(
                     model=params.model or self.model,
                     messages=[{"role": m.role, "content": m.content} for m in messages],
-                    options={"temperature": params.temperature, "num_predict": params.max_tokens},
+                    options=_options(params),
                     stream=True,
                 ),
             )
@@ -82,3 +82,14 @@ class OllamaLLM:
 
     async def aclose(self) -> None:
         await self._client._client.aclose()
+
+
+def _options(params: GenerationParams) -> dict[str, Any]:
+    """Ollama's sampling options; ``top_p`` and ``stop`` only when given (else the
+    model's own defaults apply)."""
+    options: dict[str, Any] = {"temperature": params.temperature, "num_predict": params.max_tokens}
+    if params.top_p is not None:
+        options["top_p"] = params.top_p
+    if params.stop:
+        options["stop"] = list(params.stop)
+    return options

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import httpx
 import openai
 
 from ragline.rag.llm.base import ChatMessage, GenerationParams, LLMError, LLMUnavailable, Usage
@@ -42,6 +43,10 @@ class OpenAILLM:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if params.top_p is not None:
+            request["top_p"] = params.top_p
+        if params.stop:
+            request["stop"] = list(params.stop)
         try:
             response = await self._client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
@@ -64,7 +69,8 @@ class OpenAILLM:
                             # server) report no usage: count pieces, one token each.
                             usage.completion_tokens += 1
                         yield choice.delta.content
-        except openai.APIError as exc:
+        except (openai.APIError, httpx.HTTPError) as exc:
+            # A server that dies mid-answer cuts the chunked body: httpx raises that itself.
             raise LLMError(f"the language model stream broke off: {exc}") from exc
         finally:
             await response.close()
