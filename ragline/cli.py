@@ -25,6 +25,40 @@ eval_app = typer.Typer(help="Quality evaluations.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 
+def _version() -> str:
+    """The installed distribution's version (``ragline.__version__`` when run from a tree
+    that was never installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ragline")
+    except PackageNotFoundError:
+        from ragline import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ragline {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    return None
+
+
 def _settings() -> Settings:
     try:
         return get_settings()

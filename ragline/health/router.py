@@ -5,6 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from ragline.health.schemas import ReadinessBody
 from ragline.health.service import readiness
 from ragline.lifespan import app_state
 
@@ -17,12 +18,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "A dependency is down."}})
+@router.get(
+    "/readyz",
+    response_model=ReadinessBody,
+    responses={503: {"model": ReadinessBody, "description": "A dependency is down."}},
+)
 async def readyz(request: Request) -> JSONResponse:
-    """Each configured dependency (database; Redis when configured) answers."""
-    checks: dict[str, Any] = await readiness(app_state(request))
-    ready = all(check["status"] == "ok" for check in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    """The database, Redis (when configured), the ingestion queue and the Chroma server
+    (when configured) answer: 200, else 503. The chat and embedding models are reported
+    (``degraded`` when unreachable) without failing readiness."""
+    result = await readiness(app_state(request))
+    body: dict[str, Any] = {
+        "status": "ready" if result.ready else "not_ready",
+        "checks": result.checks,
+    }
+    return JSONResponse(body, status_code=200 if result.ready else 503)

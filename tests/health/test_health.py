@@ -14,8 +14,8 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     ready = await client.get("/readyz")
     assert ready.status_code == 200
     body = ready.json()
-    assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "redis"}
+    assert body["status"] == "ready"
+    assert set(body["checks"]) == {"database", "redis", "queue", "llm", "embeddings"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
 
 
@@ -32,7 +32,7 @@ async def test_readyz_reports_redis_down(settings: Settings) -> None:
         assert (await client.get("/healthz")).status_code == 200
     assert ready.status_code == 503
     body = ready.json()
-    assert body["status"] == "unavailable"
+    assert body["status"] == "not_ready"
     assert body["checks"]["database"]["status"] == "ok"
     assert body["checks"]["redis"]["status"] == "down"
 

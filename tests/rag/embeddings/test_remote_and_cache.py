@@ -55,6 +55,8 @@ def test_openai_compatible_wire_format_with_key() -> None:
         )
         assert embedder.embed(TEXTS) == [fake_vector(t, 32) for t in TEXTS]  # reordered by index
         assert server.requests[0]["auth"] == "Bearer secret-key"
+        # floats, not the client's default base64, which not every compatible server speaks
+        assert server.requests[0]["body"]["encoding_format"] == "float"
         wrong = build_base_embedder(
             _settings(
                 embed_provider="openai",
