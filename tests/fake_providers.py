@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -244,11 +244,15 @@ def ollama_chat_server(
         yield provider
 
 
-def openai_reply(body: dict[str, Any]) -> tuple[list[str], str]:
-    """The fake OpenAI model's answer to a request and its ``finish_reason``: `fake_reply`
-    (one piece a word), at most ``max_completion_tokens`` / ``max_tokens`` pieces
-    ("length"), cut where the first of the ``stop`` sequences begins."""
-    pieces, reason = fake_reply(body["messages"]), "stop"
+Reply = Callable[[list[dict[str, Any]]], list[str]]
+"""A fake model's answer, in pieces, to the messages it was sent."""
+
+
+def openai_reply(body: dict[str, Any], reply: Reply = fake_reply) -> tuple[list[str], str]:
+    """The fake OpenAI model's answer to a request and its ``finish_reason``: ``reply``
+    (`fake_reply`: one piece a word), at most ``max_completion_tokens`` / ``max_tokens``
+    pieces ("length"), cut where the first of the ``stop`` sequences begins."""
+    pieces, reason = reply(body["messages"]), "stop"
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if limit is not None and limit < len(pieces):
         pieces, reason = pieces[:limit], "length"
@@ -269,13 +273,17 @@ def openai_reply(body: dict[str, Any]) -> tuple[list[str], str]:
 
 @contextmanager
 def openai_chat_server(
-    *, models: Collection[str] = (CHAT_MODEL,), fault: Literal["error"] | None = None
+    *,
+    models: Collection[str] = (CHAT_MODEL,),
+    fault: Literal["error"] | None = None,
+    reply: Reply = fake_reply,
 ) -> Iterator[FakeProvider]:
     """OpenAI's `POST /v1/chat/completions`, whole (`chat.completion`) or streamed (SSE
-    `chat.completion.chunk`s, then `data: [DONE]`), answering `openai_reply`; usage counts
-    the words of the messages and the pieces (streamed: in a last chunk without choices
-    when `stream_options.include_usage`). Records every request; an unknown model answers
-    404 `model_not_found` as OpenAI does; `GET /v1/models` lists ``models``.
+    `chat.completion.chunk`s, then `data: [DONE]`), answering `openai_reply` (``reply``
+    chooses the words); usage counts the words of the messages and the pieces (streamed: in
+    a last chunk without choices when `stream_options.include_usage`). Records every
+    request; an unknown model answers 404 `model_not_found` as OpenAI does; `GET /v1/models`
+    lists ``models``.
 
     ``fault="error"``: a stream sends its first piece, then an error object, as OpenAI
     does when generation fails mid-way."""
@@ -308,7 +316,7 @@ def openai_chat_server(
                     "model_not_found",
                 )
                 return
-            pieces, reason = openai_reply(body)
+            pieces, reason = openai_reply(body, reply)
             usage = {
                 "prompt_tokens": sum(len(m["content"].split()) for m in body["messages"]),
                 "completion_tokens": len(pieces),

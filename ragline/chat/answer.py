@@ -12,6 +12,10 @@ outlives the request's session, so the exchange is written in its own transactio
 answer completes — the user message and the assistant message with its sources together.
 A generation that fails or is aborted stores the user message and an assistant message
 with status ``error`` (and the reason as its text), never a partial answer as if whole.
+
+A whole answer is checked against what the model was given (:mod:`ragline.rag.query.claims`:
+its numbers, dates and names must be in a passage, the question, the user's earlier turns
+or the system prompt); the result travels with it to every endpoint and into storage.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -36,8 +40,9 @@ from ragline.models import Chat, ChatMessage, MessageRole, MessageStatus, User
 from ragline.models.base import utcnow
 from ragline.rag.llm.base import ChatMessage as Turn
 from ragline.rag.llm.base import GenerationParams, LLMError, LLMUnavailable, Usage
+from ragline.rag.query.claims import ClaimCheck, check_claims
 from ragline.rag.query.memory import fit_history, standalone_question
-from ragline.rag.query.prompt import build_messages
+from ragline.rag.query.prompt import GROUNDING, build_messages, passages
 
 logger = logging.getLogger(__name__)
 HISTORY_MESSAGES = 40
@@ -83,6 +88,10 @@ class PreparedAnswer:
     messages: list[Turn]
     params: GenerationParams
     sources: list[Source]
+    passages: list[str]
+    """The retrieved passages as the prompt gives them: what the answer's claims need."""
+    context: list[str]
+    """Other text the answer may repeat: system prompt, question, the user's earlier turns."""
 
 
 @dataclass
@@ -97,6 +106,7 @@ class Answered:
     text: str
     sources: list[Source]
     usage: Usage
+    claims: ClaimCheck
 
 
 @dataclass
@@ -182,6 +192,13 @@ async def prepare(
         ),
         params=_generation_params(chat, question.sampling, runtime.settings.llm_max_tokens),
         sources=[to_source(chunk) for chunk in chunks],
+        passages=passages(chunks),
+        context=[
+            system_prompt,
+            GROUNDING,
+            question.text,
+            *(turn.content for turn in history if turn.role == "user"),
+        ],
     )
 
 
@@ -200,7 +217,9 @@ async def stream_answer(
         raise LLMUnavailableError(str(exc)) from exc
     except LLMError as exc:
         raise GenerationFailed(str(exc)) from exc
-    yield Answered(text="".join(pieces), sources=prepared.sources, usage=usage)
+    text = "".join(pieces)
+    claims = check_claims(text, prepared.passages, prepared.context)  # 1-2 ms: 5 passages
+    yield Answered(text=text, sources=prepared.sources, usage=usage, claims=claims)
 
 
 async def generate(
@@ -218,9 +237,11 @@ async def generate(
                 if isinstance(event, Delta):
                     yield event
                     continue
-                message_id = await _store_complete(sessionmaker, prepared, event.text, event.usage)
+                message_id = await _store_complete(sessionmaker, prepared, event)
                 stored = True
-                yield Finished(event.text, event.sources, event.usage, message_id=message_id)
+                yield Finished(
+                    event.text, event.sources, event.usage, event.claims, message_id=message_id
+                )
     except (LLMUnavailableError, GenerationFailed) as exc:
         stored = True
         await _store_failed(sessionmaker, prepared, str(exc))
@@ -285,14 +306,17 @@ async def _standalone(
 async def _store_complete(
     sessionmaker: async_sessionmaker[AsyncSession],
     prepared: PreparedAnswer,
-    text: str,
-    usage: Usage,
+    answered: Answered,
 ) -> uuid.UUID:
     async with sessionmaker() as session, session.begin():
-        answer = await _exchange(session, prepared, text=text, status=MessageStatus.COMPLETE)
+        answer = await _exchange(
+            session, prepared, text=answered.text, status=MessageStatus.COMPLETE
+        )
         answer.sources = [source.model_dump() for source in prepared.sources]
-        answer.prompt_tokens = usage.prompt_tokens or None
-        answer.completion_tokens = usage.completion_tokens or None
+        answer.prompt_tokens = answered.usage.prompt_tokens or None
+        answer.completion_tokens = answered.usage.completion_tokens or None
+        answer.supported = answered.claims.supported
+        answer.unsupported = [asdict(span) for span in answered.claims.unsupported]
     return answer.id
 
 

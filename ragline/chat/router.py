@@ -8,7 +8,14 @@ from fastapi.responses import StreamingResponse
 
 from ragline.auth.ratelimit import Limit
 from ragline.chat import answer, retrieval, service
-from ragline.chat.schemas import ChatAnswer, ChatRequest, MessageRead, SearchRequest, SearchResponse
+from ragline.chat.schemas import (
+    ChatAnswer,
+    ChatRequest,
+    MessageRead,
+    SearchRequest,
+    SearchResponse,
+    unsupported_claims,
+)
 from ragline.chat.schemas import Usage as UsageRead
 from ragline.chat.sse import event_stream
 from ragline.deps import CurrentUser, SessionDep, rate_limited
@@ -57,8 +64,10 @@ async def search(
 async def chat(
     request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
 ) -> ChatAnswer:
-    """Answer a question from the assistant's files, whole; sources and usage included.
-    503 when the language model or a store is down, 502 if the model fails mid-answer."""
+    """Answer a question from the assistant's files, whole; sources and usage included,
+    and whether its numbers, dates and names are in the sources (``supported``; those that
+    are not in ``unsupported``, with their character offsets). 503 when the language model
+    or a store is down, 502 if the model fails mid-answer."""
     state = app_state(request)
     prepared = await answer.prepare_answer(
         session=session, owner=user, chat_id=chat_id, request=body, runtime=state.chat
@@ -75,6 +84,8 @@ async def chat(
                     prompt_tokens=event.usage.prompt_tokens,
                     completion_tokens=event.usage.completion_tokens,
                 ),
+                supported=event.claims.supported,
+                unsupported=unsupported_claims(event.claims),
             )
     raise AssertionError("generate ends with Finished")
 
@@ -89,8 +100,9 @@ async def chat_stream(
     request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
 ) -> StreamingResponse:
     """Server-Sent Events: ``delta`` ({"text"}) as the answer is written, then ``sources``
-    and ``done`` ({"message_id"}); ``error`` (the usual error body) if it fails mid-way.
-    A model or store that is down before the first piece answers 503 JSON instead."""
+    and ``done`` ({"message_id", "supported", "unsupported"}, as on the JSON endpoint);
+    ``error`` (the usual error body) if it fails mid-way. A model or store that is down
+    before the first piece answers 503 JSON instead."""
     state = app_state(request)
     prepared = await answer.prepare_answer(
         session=session, owner=user, chat_id=chat_id, request=body, runtime=state.chat

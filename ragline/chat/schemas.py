@@ -7,11 +7,33 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragline.models import MessageRole, MessageStatus
+from ragline.rag.query.claims import ClaimCheck
 
 
 class Usage(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+
+class UnsupportedClaim(BaseModel):
+    """A number, date or name of the answer that none of its sources holds (nor the
+    question or the system prompt): ``text == answer[start:end]``."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    text: str
+    start: int = Field(description="Character offset in the answer where the claim begins.")
+    end: int = Field(description="Character offset in the answer where the claim ends.")
+
+
+def unsupported_claims(check: ClaimCheck) -> list[UnsupportedClaim]:
+    return [UnsupportedClaim.model_validate(span) for span in check.unsupported]
+
+
+SUPPORTED = (
+    "True when every number, date and name of the answer appears in its sources, the "
+    "question or the system prompt (checked without a model); the others are `unsupported`."
+)
 
 
 class MessageRead(BaseModel):
@@ -23,6 +45,11 @@ class MessageRead(BaseModel):
     status: MessageStatus
     usage: Usage
     created_at: datetime
+    supported: bool | None = Field(
+        description=SUPPORTED + " Null when not checked: questions, failed answers, answers "
+        "stored before the check existed."
+    )
+    unsupported: list[UnsupportedClaim]
 
 
 class FileSelection(BaseModel):
@@ -93,3 +120,5 @@ class ChatAnswer(BaseModel):
     text: str
     sources: list[Source]
     usage: Usage
+    supported: bool = Field(description=SUPPORTED)
+    unsupported: list[UnsupportedClaim]

@@ -26,6 +26,8 @@ def to_read(message: ChatMessage) -> MessageRead:
             prompt_tokens=message.prompt_tokens, completion_tokens=message.completion_tokens
         ),
         created_at=message.created_at,
+        supported=message.supported,
+        unsupported=message.unsupported or [],
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from typing import Any
 
 from ragline.chat.answer import Delta, Finished
@@ -28,7 +29,14 @@ async def event_stream(
             else:
                 sources = [source.model_dump() for source in event.sources]
                 yield sse("sources", {"sources": sources})
-                yield sse("done", {"message_id": str(event.message_id)})
+                yield sse(
+                    "done",
+                    {
+                        "message_id": str(event.message_id),
+                        "supported": event.claims.supported,
+                        "unsupported": [asdict(span) for span in event.claims.unsupported],
+                    },
+                )
             event = await anext(events, None)
     except RaglineError as exc:
         yield sse("error", error_body(exc.name, exc.detail))

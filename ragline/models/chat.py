@@ -124,6 +124,10 @@ class ChatMessage(IdMixin, CreatedMixin, OwnedMixin, Base):
     )
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    # Claims of a complete answer that no source backs (ragline.rag.query.claims): each
+    # {"text", "start", "end"}. NULL: not checked (questions, failed answers, older rows).
+    supported: Mapped[bool | None] = mapped_column(Boolean)
+    unsupported: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
 
 
 class Favourite(IdMixin, CreatedMixin, OwnedMixin, Base):

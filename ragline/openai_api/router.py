@@ -30,7 +30,9 @@ async def chat_completions(
 ) -> ChatCompletion | StreamingResponse:
     """OpenAI Chat Completions over an assistant (``model`` = chat id), stateless: the
     client's ``messages`` are the conversation and nothing is stored. Extra top-level
-    ``sources`` on the completion, or on the chunk with ``finish_reason`` when streaming.
+    ``sources``, ``supported`` and ``unsupported`` (the answer's numbers, dates and names
+    found in no source) on the completion, or on the chunk with ``finish_reason`` when
+    streaming.
     Errors in OpenAI's shape: 400 unsupported or invalid parameters, 404 unknown model, 503
     model or store down (before any byte of a stream), 502 if the model fails mid-answer
     (the last event of a stream)."""

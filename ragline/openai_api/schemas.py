@@ -1,4 +1,5 @@
-"""OpenAI wire shapes (the subset clients read), plus ragline's ``sources`` extension."""
+"""OpenAI wire shapes (the subset clients read), plus ragline's extensions: ``sources``,
+``supported`` and ``unsupported``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ragline.chat.schemas import ChatParams, Source
+from ragline.chat.schemas import SUPPORTED, ChatParams, Source, UnsupportedClaim
 
 
 class ModelObject(BaseModel):
@@ -113,6 +114,8 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: CompletionUsage
     sources: list[Source]
+    supported: bool = Field(description=SUPPORTED)
+    unsupported: list[UnsupportedClaim]
 
 
 class Delta(BaseModel):
@@ -128,8 +131,9 @@ class ChunkChoice(BaseModel):
 
 class ChatCompletionChunk(BaseModel):
     """The first chunk carries the role, the next ones a piece of text each; the one with
-    ``finish_reason`` carries ragline's ``sources``; with ``stream_options.include_usage``
-    a last chunk with no choices carries ``usage``, as OpenAI sends it."""
+    ``finish_reason`` carries ragline's ``sources``, ``supported`` and ``unsupported``; with
+    ``stream_options.include_usage`` a last chunk with no choices carries ``usage``, as
+    OpenAI sends it."""
 
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
@@ -138,11 +142,14 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: CompletionUsage | None = None
     sources: list[Source] | None = None
+    supported: bool | None = None
+    unsupported: list[UnsupportedClaim] | None = None
 
     def wire(self, include_usage: bool) -> dict[str, Any]:
         """As OpenAI sends it: ``usage`` (null but on the last chunk) only when asked for,
-        deltas without their unset fields."""
-        exclude = {"sources"} if self.sources is None else set()
+        deltas without their unset fields; ragline's fields only on the chunk they are on."""
+        extensions = ("sources", "supported", "unsupported")
+        exclude = {name for name in extensions if getattr(self, name) is None}
         if not include_usage:
             exclude.add("usage")
         data = self.model_dump(exclude=exclude)

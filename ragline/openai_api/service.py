@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ragline.assistants.repository import ChatRepository
 from ragline.chat import answer
 from ragline.chat.runtime import ChatRuntime
+from ragline.chat.schemas import unsupported_claims
 from ragline.errors import ChatNotFound, NotFound, RaglineError, openai_error, openai_internal_error
 from ragline.models import User
 from ragline.openai_api.conversation import conversation, refuse_unsupported
@@ -95,6 +96,8 @@ async def completion(events: Events, *, model: str) -> ChatCompletion:
                 choices=[Choice(message=AssistantMessage(content=event.text))],
                 usage=_usage(event.usage),
                 sources=event.sources,
+                supported=event.claims.supported,
+                unsupported=unsupported_claims(event.claims),
             )
     raise AssertionError("stream_answer ends with Answered")
 
@@ -117,7 +120,12 @@ async def completion_chunks(
                 yield chunk(choices=[ChunkChoice(delta=Delta(content=event.text))])
             else:
                 finish = ChunkChoice(delta=Delta(), finish_reason="stop")
-                yield chunk(choices=[finish], sources=event.sources)
+                yield chunk(
+                    choices=[finish],
+                    sources=event.sources,
+                    supported=event.claims.supported,
+                    unsupported=unsupported_claims(event.claims),
+                )
                 if include_usage:
                     yield chunk(choices=[], usage=_usage(event.usage))
             event = await anext(events, None)

@@ -163,7 +163,11 @@ async def _check(
     before = await snapshot(db)
     as_bob = await client.request(method.upper(), url, headers=bob, **recipe.body(objects))
     assert as_bob.status_code == 404, (operation, as_bob.status_code, as_bob.text)
-    assert as_bob.json()["error"].endswith("NotFound")
+    error = as_bob.json()["error"]
+    if path.startswith("/v1/"):  # OpenAI's error shape under /v1
+        assert error["code"] == "model_not_found", error
+    else:
+        assert error.endswith("NotFound")
     assert await snapshot(db) == before, operation
 
     as_alice = await client.request(method.upper(), url, headers=alice, **recipe.body(objects))

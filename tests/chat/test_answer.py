@@ -60,7 +60,7 @@ async def test_whole_answer_and_follow_up(doc_settings: Settings, db: Any) -> No
         first = await client.post(f"/chats/{chat_id}/chat", json={"text": QUESTION}, headers=ALICE)
         assert first.status_code == 200, first.text
         body = first.json()
-        assert set(body) == {"message_id", "text", "sources", "usage"}
+        assert set(body) == {"message_id", "text", "sources", "usage", "supported", "unsupported"}
         assert body["sources"][0]["file_id"] == ids["history.pdf"]
         assert body["usage"]["completion_tokens"] > 0
 

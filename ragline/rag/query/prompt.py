@@ -22,6 +22,11 @@ def passage_label(chunk: RetrievedChunk) -> str:
     return f"{chunk.file_name}{where}"
 
 
+def passages(chunks: Sequence[RetrievedChunk]) -> list[str]:
+    """The numbered passages, as the model reads them (and as claims are checked against)."""
+    return [f"[{n}] ({passage_label(chunk)})\n{chunk.text}" for n, chunk in enumerate(chunks, 1)]
+
+
 def build_messages(
     *,
     system_prompt: str,
@@ -29,12 +34,10 @@ def build_messages(
     chunks: Sequence[RetrievedChunk],
     question: str,
 ) -> list[ChatMessage]:
-    passages = "\n\n".join(
-        f"[{n}] ({passage_label(chunk)})\n{chunk.text}" for n, chunk in enumerate(chunks, 1)
-    )
+    numbered = "\n\n".join(passages(chunks))
     notes = [m.content for m in history if m.role == "system"]  # e.g. condensed turns
     turns = [m for m in history if m.role != "system"]
     system = "\n\n".join(
-        part for part in (system_prompt.strip(), *notes, GROUNDING, passages or NO_PASSAGES) if part
+        part for part in (system_prompt.strip(), *notes, GROUNDING, numbered or NO_PASSAGES) if part
     )
     return [ChatMessage("system", system), *turns, ChatMessage("user", question)]
