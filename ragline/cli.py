@@ -1,4 +1,4 @@
-"""``ragline serve | worker | ingest | reindex | models prepare | eval retrieval |
+"""``ragline serve | worker | ingest | reindex | models prepare | eval retrieval|answers |
 db upgrade|downgrade|current``."""
 
 from __future__ import annotations
@@ -7,13 +7,12 @@ import gc
 import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from ragline.config import Settings, UnsafeConfigurationError, get_settings
-from ragline.db import migrate
 from ragline.observability.logging import configure_logging
 
 app = typer.Typer(help="ragline: self-hostable RAG backend.", no_args_is_help=True)
@@ -23,6 +22,8 @@ models_app = typer.Typer(help="Local models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(help="Quality evaluations.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+# Global options, set by the app's callback before any command runs (Typer's pattern).
+_options = {"debug": False}
 
 
 def _version() -> str:
@@ -55,16 +56,50 @@ def main(
             help="Print the version and exit.",
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show a failure's traceback instead of one line."),
+    ] = False,
 ) -> None:
-    return None
+    _options["debug"] = debug
+
+
+def _fail(exc: Exception, code: int) -> NoReturn:
+    """``ragline: <what is wrong>`` on one line and exit ``code``; ``ragline --debug``
+    raises ``exc`` instead (its traceback)."""
+    if _options["debug"]:
+        raise exc
+    message = _validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
+    typer.echo(f"ragline: {message}", err=True)
+    raise typer.Exit(code) from exc
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """``PORT: Input should be a valid integer; LLM_PROVIDER=ollama needs OLLAMA_MODEL``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(map(str, error["loc"])).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def _settings() -> Settings:
     try:
         return get_settings()
     except (UnsafeConfigurationError, ValidationError) as exc:
-        typer.echo(f"ragline: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        _fail(exc, 2)
+
+
+def _check_local_models(settings: Settings, *, llm: bool = True) -> None:
+    from ragline.rag.embeddings.prepare import LocalModelMissing
+    from ragline.rag.llm.base import LLMUnavailable
+    from ragline.rag.providers import check_local_models
+
+    try:
+        check_local_models(settings, llm=llm)
+    except (LocalModelMissing, LLMUnavailable) as exc:
+        _fail(exc, 2)
 
 
 @app.command()
@@ -83,8 +118,7 @@ def serve(
     try:
         settings.check_bind(host)
     except UnsafeConfigurationError as exc:
-        typer.echo(f"ragline: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        _fail(exc, 2)
     if workers > 1 and (settings.embedded_worker or not settings.chroma_host):
         typer.echo(
             "ragline: --workers > 1 needs CHROMA_HOST and EMBEDDED_WORKER=false (embedded "
@@ -92,6 +126,7 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    _check_local_models(settings)
     configure_logging(settings.log_level)
     config = Config()
     config.application_path = "ragline.main:create_app()"
@@ -116,18 +151,24 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations up to REVISION (default head)."""
+    from ragline.db import migrate  # Alembic: ~1 s of imports the other commands skip
+
     migrate.upgrade(_settings().sqlalchemy_url, revision)
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: str = typer.Argument(..., help="Target, e.g. -1 or base.")) -> None:
     """Revert migrations down to REVISION."""
+    from ragline.db import migrate
+
     migrate.downgrade(_settings().sqlalchemy_url, revision)
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Show the database's current revision."""
+    from ragline.db import migrate
+
     migrate.current(_settings().sqlalchemy_url)
 
 
@@ -141,10 +182,11 @@ def worker(
     import signal
     import threading
 
+    settings = _settings()  # before the imports below (seconds): a bad setting fails fast
+
     from ragline.documents.queue import requeue_unfinished, start_consumer, stop_consumer
     from ragline.documents.runtime import open_documents, worker_context
 
-    settings = _settings()
     configure_logging(settings.log_level)
     if not settings.chroma_host:
         typer.echo(
@@ -153,6 +195,7 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
+    _check_local_models(settings, llm=False)
     documents = open_documents(settings)
     context = worker_context(settings, documents)
     requeue_unfinished(context, single_process=False)
@@ -169,17 +212,32 @@ def worker(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or directories.")],
     chat: Annotated[str, typer.Option("--chat", help="Assistant (chat) id.")],
-    url: Annotated[str, typer.Option(help="A running ragline server.")] = "http://127.0.0.1:4000",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="A running ragline server (default RAGLINE_URL, else http://127.0.0.1:PORT, "
+            "port 4000)."
+        ),
+    ] = None,
     user: Annotated[
         str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")
     ] = None,
     token: Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")] = None,
     batch: Annotated[int, typer.Option(min=1, help="Files per upload request.")] = 10,
 ) -> None:
-    """Upload files to an assistant through a running server and follow their ingestion."""
+    """Upload files to an assistant through a running server and follow their ingestion.
+
+    Exit code 1: a file was rejected or failed; 2: the server refused the request; 3: no
+    server answers.
+    """
+    from ragline.client import ClientError, server_url
     from ragline.ingest_client import ingest_paths
 
-    code = ingest_paths(paths, chat_id=chat, url=url, user=user, token=token, batch=batch)
+    try:
+        base = server_url(url)
+        code = ingest_paths(paths, chat_id=chat, url=base, user=user, token=token, batch=batch)
+    except ClientError as exc:
+        _fail(exc, exc.exit_code)
     raise typer.Exit(code)
 
 
@@ -227,3 +285,72 @@ def eval_retrieval(
     configure_logging(settings.log_level)
     report = evaluate_retrieval(load_beir(dataset, split=split), settings=settings)
     typer.echo(render(report))
+
+
+@eval_app.command("answers")
+def eval_answers(
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="A question set: manifest.json and <split>.jsonl (default: the shipped "
+            "docs-qa, ragline/evaluation/datasets/docs-qa).",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="dev or test.")] = "test",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="A running ragline server (default RAGLINE_URL, else http://127.0.0.1:PORT, "
+            "port 4000)."
+        ),
+    ] = None,
+    docs: Annotated[
+        Path | None,
+        typer.Option(
+            file_okay=False,
+            help="The documents' root (default: the manifest's, ../shared/data/docs from the "
+            "repository); absent: the command says so and skips.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N questions and N chains.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")
+    ] = None,
+    token: Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the assistants made for the run.")
+    ] = False,
+    json_path: Annotated[
+        Path | None,
+        typer.Option("--json", dir_okay=False, help="Write every figure and each answer here."),
+    ] = None,
+) -> None:
+    """Answer quality, retrieval hit@5 and latency of a running server on a question set.
+
+    The documents go into fresh assistants through the API; each question is asked in a
+    fresh chat and each follow-up chain in one chat (the streamed chat endpoint). Reports
+    token F1, contains-match, hit@5, the `supported` check, time to first token and total
+    latency. Exit code 2: a bad dataset or the server refused; 3: no server answers.
+    """
+    from ragline.client import ClientError
+    from ragline.evaluation.answers.command import eval_answers as evaluate
+
+    try:
+        evaluate(
+            dataset_dir=dataset,
+            split=split,
+            url=url,
+            docs=docs,
+            limit=limit,
+            user=user,
+            token=token,
+            keep=keep,
+            json_path=json_path,
+        )
+    except ClientError as exc:
+        _fail(exc, exc.exit_code)
+    except ValueError as exc:  # the dataset's files
+        _fail(exc, 2)

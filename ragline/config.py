@@ -11,10 +11,10 @@ import ipaddress
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "ragline-development-secret-change-me"  # noqa: S105 - refused in production
@@ -236,8 +236,47 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _providers_configured(self) -> Self:
+        """Every entry point (serve, worker, the app, the other commands) names a missing
+        provider setting when it reads the settings, not at the first question."""
+        if problems := self.provider_problems():
+            raise ValueError("; ".join(problems))
+        return self
+
+    def provider_problems(self) -> list[str]:
+        """What the chosen providers need and is unset or empty, one sentence each
+        (``LLM_PROVIDER=ollama needs OLLAMA_MODEL``). The local models' files are checked
+        by ``ragline serve`` and ``ragline worker`` (``rag.providers.check_local_models``)."""
+        base_url = "IONOS_BASE_URL (or OPENAI_BASE_URL)"
+        needs: dict[tuple[str, Provider], dict[str, str | None]] = {
+            ("LLM_PROVIDER", Provider.OLLAMA): {"OLLAMA_MODEL": self.ollama_model},
+            ("LLM_PROVIDER", Provider.OPENAI): {
+                base_url: self.ionos_base_url,
+                "IONOS_MODEL (or OPENAI_MODEL)": self.ionos_model,
+            },
+            ("EMBED_PROVIDER", Provider.OLLAMA): {"OLLAMA_EMBED_MODEL": self.ollama_embed_model},
+            ("EMBED_PROVIDER", Provider.OPENAI): {
+                base_url: self.ionos_base_url,
+                "IONOS_EMBED_MODEL": self.ionos_embed_model,
+            },
+        }
+        chosen = (("LLM_PROVIDER", self.llm_provider), ("EMBED_PROVIDER", self.embed_provider))
+        problems = []
+        for variable, provider in chosen:
+            # IONOS is a preset of the OpenAI-compatible provider: the same settings.
+            kind = Provider.OPENAI if provider is Provider.IONOS else provider
+            required = needs.get((variable, kind), {})
+            missing = [name for name, value in required.items() if not (value or "").strip()]
+            if missing:
+                problems.append(f"{variable}={provider} needs {' and '.join(missing)}")
+        return problems
+
     def refuse_unsafe(self) -> None:
         """Fail fast on combinations ragline must not run with (called at start-up)."""
+        # Settings made with ``model_copy(update=...)`` skipped the validators.
+        if problems := self.provider_problems():
+            raise UnsafeConfigurationError("; ".join(problems))
         if self.is_production:
             problems = []
             if not self.entra_configured:

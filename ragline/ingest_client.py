@@ -1,5 +1,8 @@
 """``ragline ingest``: upload through a running server (which owns the stores) and follow
-the files to ``indexed`` with a progress bar (files, chunks/s)."""
+the files to ``indexed`` with a progress bar (files, chunks/s).
+
+Returns 0, or 1 when a file was rejected or failed; a server that does not answer or
+answers with an error raises :class:`ragline.client.ClientError` (one sentence)."""
 
 from __future__ import annotations
 
@@ -13,8 +16,11 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ragline.client import json_body, server_errors
+
 FINAL = {"indexed", "failed"}
 POLL_S = 0.5
+TIMEOUT = httpx.Timeout(300.0, connect=5.0)  # uploads of large files take a while
 
 
 def _files(paths: list[Path]) -> list[Path]:
@@ -36,9 +42,7 @@ def _statuses(client: httpx.Client, chat_id: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     page = 1
     while True:
-        response = client.get(f"/chats/{chat_id}/files", params={"page": page, "size": 100})
-        response.raise_for_status()
-        body = response.json()
+        body = json_body(client.get(f"/chats/{chat_id}/files", params={"page": page, "size": 100}))
         found.update({item["id"]: item for item in body["items"]})
         if page >= body["pages"]:
             return found
@@ -46,9 +50,7 @@ def _statuses(client: httpx.Client, chat_id: str) -> dict[str, dict[str, Any]]:
 
 
 def _summary(client: httpx.Client, chat_id: str) -> dict[str, Any]:
-    response = client.get(f"/chats/{chat_id}/ingestion")
-    response.raise_for_status()
-    return response.json()  # type: ignore[no-any-return]
+    return json_body(client.get(f"/chats/{chat_id}/ingestion"))  # type: ignore[no-any-return]
 
 
 def ingest_paths(
@@ -61,19 +63,15 @@ def ingest_paths(
     files = _files(paths)
     waiting: set[str] = set()
     failures = 0
-    with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+    client = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT)
+    with server_errors(url), client:
         for group in _batches(files, batch):
             with contextlib.ExitStack() as stack:
                 parts = [
                     ("files", (path.name, stack.enter_context(path.open("rb")))) for path in group
                 ]
                 response = client.post(f"/chats/{chat_id}/upload", files=parts)
-            if response.status_code not in (202, 422):
-                console.print(f"[red]upload failed: {response.status_code} {response.text}")
-                return 2
-            body = response.json()
-            results = body["files"] if response.status_code == 202 else body["detail"]
-            for result in results:
+            for result in _upload_results(response):
                 if result["status"] == "accepted":
                     waiting.add(result["file_id"])
                 elif result["status"] == "duplicate":
@@ -83,6 +81,17 @@ def ingest_paths(
                     console.print(f"[red]{result['name']}: rejected: {result['reason']}")
         failures += _follow(client, chat_id, waiting, console)
     return 1 if failures else 0
+
+
+def _upload_results(response: httpx.Response) -> list[dict[str, Any]]:
+    """Each file's outcome: 202 when some were accepted, 422 ``NoFileAccepted`` when none
+    was (each reason listed); any other answer is the server refusing the request."""
+    if response.status_code == 422:
+        with contextlib.suppress(ValueError):
+            body = response.json()
+            if isinstance(body, dict) and body.get("error") == "NoFileAccepted":
+                return body["detail"]  # type: ignore[no-any-return]
+    return json_body(response)["files"]  # type: ignore[no-any-return]
 
 
 def _follow(client: httpx.Client, chat_id: str, waiting: set[str], console: Console) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import AliasChoices
+from pydantic import AliasChoices, ValidationError
 
 from ragline.config import (
     DEFAULT_SECRET_KEY,
@@ -49,7 +49,8 @@ LEGACY_NAMES = [
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     openai_names = ["OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL"]
-    for name in [*LEGACY_NAMES, *openai_names, "RAGLINE_ENV", "EMBED_PROVIDER", "PG_DATABASE"]:
+    others = ["RAGLINE_ENV", "EMBED_PROVIDER", "PG_DATABASE", "IONOS_MODEL", "IONOS_EMBED_MODEL"]
+    for name in [*LEGACY_NAMES, *openai_names, *others]:
         monkeypatch.delenv(name, raising=False)
 
 
@@ -80,7 +81,7 @@ def test_every_legacy_name_is_read() -> None:
         "PORT": "4100",
         "OLLAMA_PORT": "11435",
         "CHROMA_PORT": "8001",
-        "LLM_PROVIDER": "IONOS",
+        "LLM_PROVIDER": "OLLAMA",  # its model, OLLAMA_MODEL, is one of the names
         "DATABASE_URL": "postgresql://u:p@db:5432/x",
         "ALLOWED_GROUPS_IDS": "g1, g2,,g3",
     }
@@ -88,7 +89,7 @@ def test_every_legacy_name_is_read() -> None:
     for name, value in values.items():
         attribute = getattr(settings, name.lower())
         if name == "LLM_PROVIDER":
-            assert attribute is Provider.IONOS
+            assert attribute is Provider.OLLAMA
         elif name == "ALLOWED_GROUPS_IDS":
             assert attribute == ["g1", "g2", "g3"]
         else:
@@ -96,10 +97,58 @@ def test_every_legacy_name_is_read() -> None:
 
 
 def test_provider_names_are_case_insensitive() -> None:
-    assert make(LLM_PROVIDER="Ollama").llm_provider is Provider.OLLAMA
-    assert make(EMBED_PROVIDER="OpenAI").embed_provider is Provider.OPENAI
+    assert make(LLM_PROVIDER="Ollama", OLLAMA_MODEL="m").llm_provider is Provider.OLLAMA
+    assert make(EMBED_PROVIDER="OpenAI", IONOS_EMBED_MODEL="e").embed_provider is Provider.OPENAI
     with pytest.raises(ValueError, match="llm_provider"):
         make(LLM_PROVIDER="gpt-cloud")
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"LLM_PROVIDER": "ollama"}, "LLM_PROVIDER=ollama needs OLLAMA_MODEL"),
+        ({"EMBED_PROVIDER": "Ollama"}, "EMBED_PROVIDER=ollama needs OLLAMA_EMBED_MODEL"),
+        ({"LLM_PROVIDER": "openai"}, "LLM_PROVIDER=openai needs IONOS_MODEL (or OPENAI_MODEL)"),
+        (
+            {"LLM_PROVIDER": "ionos", "IONOS_MODEL": " "},  # blank is unset
+            "LLM_PROVIDER=ionos needs IONOS_MODEL (or OPENAI_MODEL)",
+        ),
+        ({"EMBED_PROVIDER": "IONOS"}, "EMBED_PROVIDER=ionos needs IONOS_EMBED_MODEL"),
+        (
+            {"EMBED_PROVIDER": "openai", "IONOS_EMBED_MODEL": "e", "IONOS_BASE_URL": ""},
+            "EMBED_PROVIDER=openai needs IONOS_BASE_URL (or OPENAI_BASE_URL)",
+        ),
+        (
+            {"LLM_PROVIDER": "ollama", "EMBED_PROVIDER": "openai"},
+            "LLM_PROVIDER=ollama needs OLLAMA_MODEL; EMBED_PROVIDER=openai needs IONOS_EMBED_MODEL",
+        ),
+    ],
+)
+def test_a_provider_without_its_settings_is_refused(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make(**env)
+    assert [error["msg"] for error in refused.value.errors()] == [f"Value error, {problem}"]
+
+
+def test_providers_with_their_settings_and_copies_that_skipped_validation() -> None:
+    ollama = make(
+        LLM_PROVIDER="ollama",
+        OLLAMA_MODEL="llama3.2",
+        EMBED_PROVIDER="ollama",
+        OLLAMA_EMBED_MODEL="nomic-embed-text",
+    )
+    remote = make(
+        LLM_PROVIDER="ionos", OPENAI_MODEL="m", EMBED_PROVIDER="openai", IONOS_EMBED_MODEL="e"
+    )
+    assert ollama.provider_problems() == remote.provider_problems() == []
+    # model_copy(update=...) skips validators: start-up (refuse_unsafe, create_app) catches it
+    copy = make().model_copy(update={"llm_provider": Provider.OLLAMA})
+    with pytest.raises(UnsafeConfigurationError, match="LLM_PROVIDER=ollama needs OLLAMA_MODEL"):
+        copy.refuse_unsafe()
+    from ragline.main import create_app
+
+    with pytest.raises(UnsafeConfigurationError, match="LLM_PROVIDER=ollama needs OLLAMA_MODEL"):
+        create_app(copy)
 
 
 def test_database_url_wins_over_pg_parts() -> None:

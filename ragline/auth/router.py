@@ -87,7 +87,8 @@ async def redirect(
 @router.get("/logout", status_code=303, response_class=RedirectResponse)
 async def logout(request: Request) -> RedirectResponse:
     """End the session, then sign out at Entra (its end-session endpoint), which returns
-    to ``FRONTEND_URL``. ``GET`` is kept for the replaced system's frontend."""
+    to ``FRONTEND_URL`` (straight there when Entra cannot be reached). ``GET`` is kept for
+    the replaced system's frontend."""
     services = _services(request)
     settings = services.settings
     session_id = request.cookies.get(settings.session_cookie_name)
@@ -98,9 +99,12 @@ async def logout(request: Request) -> RedirectResponse:
             await services.sessions.delete(session_id)
         except SessionStoreUnavailable as exc:
             raise ServiceUnavailable("Sign-out is unavailable (session store down).") from exc
-    metadata = await services.keys.metadata()
     target = settings.frontend_url or "/"
-    if metadata.end_session_endpoint:
+    try:
+        metadata = await signin.provider_metadata(services=services, doing="sign out")
+    except signin.IdentityProviderUnavailable:  # signed out of ragline: that will do
+        metadata = None
+    if metadata is not None and metadata.end_session_endpoint:
         query = {"client_id": settings.client_id or ""}
         if settings.frontend_url:
             query["post_logout_redirect_uri"] = settings.frontend_url

@@ -6,7 +6,7 @@ exchanges the code (Authlib's OAuth 2 client; a reused code is refused by Entra)
 the ID token (:mod:`.tokens`, audience = ``CLIENT_ID``) and its nonce, gates on groups
 (asking Graph once when the token's ``groups`` overflowed), upserts the user, caches the
 profile photo, and creates a new server-side session. The Graph token is used right there
-and never stored.
+and never stored. Entra unreachable: 503 ``IdentityProviderUnavailable``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,21 @@ from ragline.auth.groups import GroupResolver
 from ragline.auth.identity import AuthMethod, Principal
 from ragline.auth.repository import upsert_user
 from ragline.auth.sessions import PendingSignin, SessionData, SessionStore
-from ragline.auth.tokens import InvalidToken, TenantKeys, validate
+from ragline.auth.tokens import (
+    InvalidToken,
+    ProviderMetadata,
+    ProviderUnavailable,
+    TenantKeys,
+    validate,
+)
 from ragline.config import Settings
 from ragline.errors import ServiceUnavailable, Unauthorized
 
 logger = logging.getLogger(__name__)
+
+
+class IdentityProviderUnavailable(ServiceUnavailable):
+    """Entra (its OpenID configuration or token endpoint) could not be reached: 503."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +76,30 @@ class SigninServices:
             token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
         )
 
+    def unavailable(self, doing: str) -> IdentityProviderUnavailable:
+        """The 503 for an identity provider that did not answer while ``doing``."""
+        authority = self.settings.entra_authority_host.rstrip("/")
+        return IdentityProviderUnavailable(
+            f"The identity provider ({authority}) could not be reached to {doing}; "
+            "try again in a moment."
+        )
+
+
+async def provider_metadata(*, services: SigninServices, doing: str) -> ProviderMetadata:
+    """The tenant's OpenID configuration (cached once read); ``IdentityProviderUnavailable``
+    when Entra cannot be reached (down, unknown host, an answer that is not one)."""
+    try:
+        return await services.keys.metadata()
+    except ProviderUnavailable as exc:
+        logger.warning("identity provider unavailable: %s", exc)
+        raise services.unavailable(doing) from exc
+
 
 async def begin(*, services: SigninServices) -> str:
     """Entra's authorize URL for a new sign-in."""
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters: RFC 7636 allows 43-128
-    metadata = await services.keys.metadata()
+    metadata = await provider_metadata(services=services, doing="start the sign-in")
     await services.sessions.start_signin(state, PendingSignin(code_verifier=verifier, nonce=nonce))
     async with services.oauth() as client:
         url, _ = client.create_authorization_url(
@@ -137,7 +165,7 @@ async def finish(
 
 
 async def _exchange(services: SigninServices, *, code: str, verifier: str) -> dict[str, Any]:
-    metadata = await services.keys.metadata()
+    metadata = await provider_metadata(services=services, doing="complete the sign-in")
     async with services.oauth() as client:
         try:
             token = await client.fetch_token(
@@ -150,7 +178,8 @@ async def _exchange(services: SigninServices, *, code: str, verifier: str) -> di
             logger.info("code exchange refused: %s", exc)
             raise Unauthorized(f"Entra refused the sign-in: {exc.error}.") from exc
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable("Entra ID could not be reached.") from exc
+            logger.warning("code exchange failed: %s", exc)
+            raise services.unavailable("complete the sign-in") from exc
     return dict(token)
 
 

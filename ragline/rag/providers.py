@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from redis import Redis
 
-from ragline.config import Provider, Settings
+from ragline.config import Provider, Settings, UnsafeConfigurationError
 from ragline.rag.embeddings.base import Embedder, Tokenizer
 from ragline.rag.embeddings.batching import QueryBatcher
 from ragline.rag.embeddings.cache import CachedEmbedder, EmbeddingCache, MemoryCache, RedisCache
@@ -63,21 +63,17 @@ def build_base_embedder(settings: Settings, *, for_queries: bool = False) -> Emb
     from ragline.rag.embeddings.remote import OllamaEmbedder, OpenAIEmbedder
 
     if provider is Provider.OLLAMA:
-        if not settings.ollama_embed_model:
-            raise ValueError("EMBED_PROVIDER=ollama needs OLLAMA_EMBED_MODEL")
         return OllamaEmbedder(
             base_url=f"http://{settings.ollama_host}:{settings.ollama_port}",
-            model=settings.ollama_embed_model,
+            model=_required(settings.ollama_embed_model, settings),
             tokenizer=minilm_tokenizer(),
             max_tokens=settings.chunk_size,
             timeout=REMOTE_TIMEOUT_S,
         )
-    if not settings.ionos_embed_model:
-        raise ValueError(f"EMBED_PROVIDER={provider} needs IONOS_EMBED_MODEL")
     return OpenAIEmbedder(
         base_url=settings.ionos_base_url,
         api_key=settings.ionos_api_key,
-        model=settings.ionos_embed_model,
+        model=_required(settings.ionos_embed_model, settings),
         tokenizer=minilm_tokenizer(),
         max_tokens=settings.chunk_size,
         timeout=REMOTE_TIMEOUT_S,
@@ -147,22 +143,40 @@ def build_llm(settings: Settings) -> LLM:
     if provider is Provider.OLLAMA:
         from ragline.rag.llm.ollama import OllamaLLM
 
-        if not settings.ollama_model:
-            raise ValueError("LLM_PROVIDER=ollama needs OLLAMA_MODEL")
         return OllamaLLM(
             base_url=f"http://{settings.ollama_host}:{settings.ollama_port}",
-            model=settings.ollama_model,
+            model=_required(settings.ollama_model, settings),
             timeout=settings.llm_timeout_seconds,
             connect_timeout=settings.llm_connect_timeout_seconds,
         )
     from ragline.rag.llm.openai import OpenAILLM
 
-    if not settings.ionos_model:
-        raise ValueError(f"LLM_PROVIDER={provider} needs IONOS_MODEL (or OPENAI_MODEL)")
     return OpenAILLM(
         base_url=settings.ionos_base_url,
         api_key=settings.ionos_api_key,
-        model=settings.ionos_model,
+        model=_required(settings.ionos_model, settings),
         timeout=settings.llm_timeout_seconds,
         connect_timeout=settings.llm_connect_timeout_seconds,
     )
+
+
+def _required(value: str | None, settings: Settings) -> str:
+    """A provider's model name. ``Settings`` refuses it unset (``provider_problems``);
+    settings made with ``model_copy`` skip that check, so it is made again here."""
+    if not value or not value.strip():
+        raise UnsafeConfigurationError("; ".join(settings.provider_problems()))
+    return value
+
+
+def check_local_models(settings: Settings, *, llm: bool = True) -> None:
+    """Fail at start-up rather than at the first upload or question when a local model is
+    not there: ``LocalModelMissing`` (run ``ragline models prepare``), ``LLMUnavailable``
+    (the chat model's package). ``llm=False``: the ingestion worker needs no chat model."""
+    if settings.embed_provider is Provider.LOCAL:
+        from ragline.rag.embeddings.prepare import find_local_model
+
+        find_local_model(settings.models_dir)
+    if llm and settings.llm_provider is Provider.LOCAL:
+        from ragline.rag.llm.local import shipped_gguf
+
+        shipped_gguf()
