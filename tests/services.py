@@ -3,7 +3,9 @@ llama.cpp's OpenAI-compatible server, a private Redis, ragline itself."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,14 +41,26 @@ def wait_http(
     raise TimeoutError(f"{url} did not answer in {timeout}s")
 
 
-def stop_process(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; idempotent."""
+def stop_process(
+    process: subprocess.Popen[bytes], *, timeout: float = 10.0, group: bool = False
+) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; idempotent. ``group``:
+    signal the process's whole session (it was started with ``start_new_session``), e.g. a
+    program run under strace, which would otherwise detach and leave it running."""
+
+    def signal_it(sig: int) -> None:
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
+
     if process.poll() is None:
-        process.terminate()
+        signal_it(signal.SIGTERM)
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            signal_it(signal.SIGKILL)
             process.wait()
 
 
@@ -158,12 +172,17 @@ def ragline_server(
         )
     log = (workdir / f"serve-{env['PORT']}.log").open("ab")
     process = subprocess.Popen(
-        [*prefix, RAGLINE, "serve"], env=env, cwd=workdir, stdout=log, stderr=log
+        [*prefix, RAGLINE, "serve"],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=log,
+        start_new_session=bool(prefix),
     )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_http(f"{base}/healthz", timeout=60, process=process)
         yield base, process
     finally:
-        stop_process(process, timeout=30)
+        stop_process(process, timeout=30, group=bool(prefix))
         log.close()
