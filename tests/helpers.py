@@ -57,7 +57,7 @@ async def running_app(
     """The API in-process with its real lifespan (ingestion workers included), a client
     speaking to it over ASGI from ``client_host``, and its state (stores, settings...)."""
     app = app or create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(
             app=manager.app, client=(client_host, 40000), raise_app_exceptions=raise_app_exceptions
         )

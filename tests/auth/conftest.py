@@ -156,7 +156,7 @@ async def entra_app(
 ) -> AsyncIterator[tuple[httpx.AsyncClient, AppState]]:
     """ragline at ``RAGLINE`` in-process; the client reaches the provider over real HTTP."""
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=(client_host, 40000))
         async with httpx.AsyncClient(
             mounts={RAGLINE: transport}, base_url=RAGLINE, timeout=20.0

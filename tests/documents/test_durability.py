@@ -111,7 +111,7 @@ def test_ingest_path_works_without_network(tmp_path: Path) -> None:
 
             async def main():
                 app = create_app(settings)
-                async with LifespanManager(app) as manager:
+                async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
                     transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 1))
                     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                         chat = (await c.post("/chats", json={{"title": "offline"}})).json()
