@@ -98,6 +98,9 @@ class LocalLLM:
         config = openvino_genai.GenerationConfig()
         config.max_new_tokens = params.max_tokens
         config.apply_chat_template = False  # applied above, to count the prompt's tokens
+        # llama.cpp's default (and the previous runtime's): without it the 135M model falls
+        # into loops ("Total of invoice = Total of invoice = ...") within a few dozen tokens.
+        config.repetition_penalty = 1.1
         if params.temperature > 0:
             config.do_sample = True
             config.temperature = params.temperature
