@@ -22,6 +22,17 @@ models_app = typer.Typer(help="Local models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(help="Quality evaluations.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+
+# The options of every command that talks to a running server.
+ServerUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="A running ragline server (default RAGLINE_URL, else http://127.0.0.1:PORT, "
+        "port 4000)."
+    ),
+]
+DevUser = Annotated[str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")]
+BearerToken = Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")]
 # Global options, set by the app's callback before any command runs (Typer's pattern).
 _options = {"debug": False}
 
@@ -212,17 +223,9 @@ def worker(
 def ingest(
     paths: Annotated[list[Path], typer.Argument(exists=True, help="Files or directories.")],
     chat: Annotated[str, typer.Option("--chat", help="Assistant (chat) id.")],
-    url: Annotated[
-        str | None,
-        typer.Option(
-            help="A running ragline server (default RAGLINE_URL, else http://127.0.0.1:PORT, "
-            "port 4000)."
-        ),
-    ] = None,
-    user: Annotated[
-        str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")
-    ] = None,
-    token: Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")] = None,
+    url: ServerUrl = None,
+    user: DevUser = None,
+    token: BearerToken = None,
     batch: Annotated[int, typer.Option(min=1, help="Files per upload request.")] = 10,
 ) -> None:
     """Upload files to an assistant through a running server and follow their ingestion.
@@ -298,13 +301,7 @@ def eval_answers(
         ),
     ] = None,
     split: Annotated[str, typer.Option(help="dev or test.")] = "test",
-    url: Annotated[
-        str | None,
-        typer.Option(
-            help="A running ragline server (default RAGLINE_URL, else http://127.0.0.1:PORT, "
-            "port 4000)."
-        ),
-    ] = None,
+    url: ServerUrl = None,
     docs: Annotated[
         Path | None,
         typer.Option(
@@ -316,10 +313,8 @@ def eval_answers(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Only the first N questions and N chains.")
     ] = None,
-    user: Annotated[
-        str | None, typer.Option(help="Development identity (X-Ragline-Dev-User).")
-    ] = None,
-    token: Annotated[str | None, typer.Option(envvar="RAGLINE_TOKEN", help="Bearer token.")] = None,
+    user: DevUser = None,
+    token: BearerToken = None,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the assistants made for the run.")
     ] = False,
