@@ -1,4 +1,4 @@
-"""Answering a question: prepare (scope, standalone query, retrieval, prompt), then
+"""Answering a question: prepare (scope, queries, retrieval, prompt), then
 generate (stream pieces; the native chat also stores the exchange once the answer is whole).
 
 One pipeline, given the conversation so far: the native chat (``/chats/{id}/chat``) reads
@@ -32,7 +32,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ragline.assistants.service import get_owned_chat
-from ragline.chat.retrieval import embed_early, retrieve, search_scope, to_source
+from ragline.chat.retrieval import (
+    embed_early,
+    retrieve,
+    retrieve_follow_up,
+    search_scope,
+    to_source,
+)
 from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatParams, ChatRequest, Source
 from ragline.errors import RaglineError, ServiceUnavailable
@@ -41,6 +47,7 @@ from ragline.models.base import utcnow
 from ragline.rag.llm.base import ChatMessage as Turn
 from ragline.rag.llm.base import GenerationParams, LLMError, LLMUnavailable, Usage
 from ragline.rag.query.claims import ClaimCheck, check_claims
+from ragline.rag.query.followup import needs_history
 from ragline.rag.query.memory import fit_history, standalone_question
 from ragline.rag.query.prompt import GROUNDING, build_messages, passages
 
@@ -125,7 +132,7 @@ async def prepare_answer(
     runtime: ChatRuntime,
 ) -> PreparedAnswer:
     """The native chat: the assistant's stored history is the conversation."""
-    embedding = embed_early(runtime, request.text)  # the query, unless history rewrites it
+    embedding = embed_early(runtime, request.text)  # the question as asked is always searched
     try:
         history = await _history(session, owner, chat_id)
     except BaseException:
@@ -154,9 +161,11 @@ async def prepare(
 ) -> PreparedAnswer:
     """The answer's prompt and settings, given the conversation so far (``history``, oldest
     first, user and assistant turns). ``embedding``: the question's, if the caller started
-    it; dropped when history makes a rewrite necessary."""
+    it. A follow-up that needs the conversation (:func:`needs_history`) is searched as
+    asked and as the model rewrites it, the two rankings fused; any other question only as
+    asked, without a model call."""
     asked_at = utcnow()
-    if embedding is None and not history:
+    if embedding is None:
         embedding = embed_early(runtime, question.text)  # overlaps the database work
     try:
         chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
@@ -164,18 +173,16 @@ async def prepare(
             session=session, owner=owner, chat_id=chat_id, params=question.params
         )
     except BaseException:
-        if embedding is not None:
-            embedding.cancel()
+        embedding.cancel()
         raise
-    query = question.text
-    if history:
-        if embedding is not None:
-            embedding.cancel()
-            embedding = None
-        query = await _standalone(runtime, history, question.text, chat.model)
-    chunks = await retrieve(
-        runtime, query, scope, k=runtime.settings.retrieval_top_k, embedding=embedding
-    )
+    k = runtime.settings.retrieval_top_k
+    if history and needs_history(question.text):
+        rewrite = _standalone(runtime, history, question.text, chat.model)
+        chunks = await retrieve_follow_up(
+            runtime, question.text, rewrite, scope, k=k, embedding=embedding
+        )
+    else:
+        chunks = await retrieve(runtime, question.text, scope, k=k, embedding=embedding)
     turns = fit_history(
         history, budget=runtime.settings.history_token_budget, count_tokens=runtime.count_tokens
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatParams, SearchHit, SearchRequest, SearchResponse, Source
 from ragline.errors import ChatNotFound, ServiceUnavailable
 from ragline.models import Chat, ChatFile, FilePurge, FileStatus, User
+from ragline.rag.query.fusion import reciprocal_rank_fusion
 from ragline.rag.query.retrieve import Mode, RetrievedChunk, Scope, StoreUnavailable
 
 SNIPPET_CHARS = 300
@@ -87,6 +89,31 @@ async def retrieve(
         )
     except StoreUnavailable as exc:
         raise StoresUnavailable(str(exc)) from exc
+
+
+async def retrieve_follow_up(
+    runtime: ChatRuntime,
+    question: str,
+    rewrite: Awaitable[str],
+    scope: Scope,
+    *,
+    k: int,
+    embedding: asyncio.Task[list[float]] | None = None,
+) -> list[RetrievedChunk]:
+    """A follow-up that needs the conversation: searched as asked at once, while the model
+    writes its standalone form (``rewrite``), then as rewritten; the two rankings fused by
+    reciprocal rank, so a rewrite that drifts to the previous topic cannot take the
+    question's own results away. Ties go to the rewrite (the question as asked, *it* and
+    all, is the safety net). A rewrite that is the question itself is searched once."""
+    as_asked = asyncio.create_task(retrieve(runtime, question, scope, k=k, embedding=embedding))
+    try:
+        query = await rewrite
+        if " ".join(query.casefold().split()) == " ".join(question.casefold().split()):
+            return await as_asked
+        rewritten = await retrieve(runtime, query, scope, k=k)
+        return reciprocal_rank_fusion([rewritten, await as_asked], k=k)
+    finally:
+        as_asked.cancel()  # only if it is still running: something above failed
 
 
 def to_source(chunk: RetrievedChunk) -> Source:

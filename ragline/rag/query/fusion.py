@@ -11,12 +11,19 @@ was better at every alpha from 0.3 to 0.7 and every candidate depth from 20 to 1
 
 Ties (equal fused score) go to the higher dense score, then the higher keyword score, then
 the smaller chunk id, so the order is total and repeatable.
+
+Several *queries* for one question (a follow-up as asked and as rewritten) are fused by
+reciprocal rank (:func:`reciprocal_rank_fusion`): each query's own ranking counts alike, so
+the first results of each reach the top ``k`` whatever the other query's scores are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+RRF_CONSTANT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +71,31 @@ def convex_fusion(
         )
     )
     return fused
+
+
+class Ranked(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[R]], *, k: int, constant: int = RRF_CONSTANT
+) -> list[R]:
+    """The first ``k`` of the union of ``rankings`` (each best first), by the sum of
+    ``1 / (constant + rank)`` over the rankings that hold an item. Ties go to the item met
+    first when the rankings are read rank by rank, earlier rankings first (so with
+    disjoint rankings: the first of each in turn); an item in several rankings is kept as
+    met first."""
+    fused: dict[str, float] = {}
+    met: dict[str, R] = {}
+    for rank in range(max(map(len, rankings), default=0)):
+        for ranking in rankings:
+            if rank < len(ranking):
+                item = ranking[rank]
+                fused[item.id] = fused.get(item.id, 0.0) + 1 / (constant + rank + 1)
+                met.setdefault(item.id, item)
+    order = sorted(met, key=lambda i: -fused[i])  # stable: ties keep the order met
+    return [met[i] for i in order[:k]]

@@ -1,10 +1,13 @@
-"""Convex fusion of completed dense and keyword scores."""
+"""Convex fusion of completed dense and keyword scores; reciprocal rank fusion of the
+rankings of several queries."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from ragline.rag.query.fusion import convex_fusion
+from ragline.rag.query.fusion import convex_fusion, reciprocal_rank_fusion
 
 
 def test_every_candidate_scored_by_both_retrievers() -> None:
@@ -44,3 +47,31 @@ def test_single_signal_keeps_its_order() -> None:
     keyword_only = convex_fusion({}, {"a": 1.0, "b": 3.0, "c": 2.0}, alpha=0.5)
     assert [f.id for f in dense_only] == ["b", "c", "a"]
     assert [f.id for f in keyword_only] == ["b", "c", "a"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    id: str
+    score: float
+
+
+def _hits(*pairs: tuple[str, float]) -> list[Hit]:
+    return [Hit(id_, score) for id_, score in pairs]
+
+
+def test_rankings_of_two_queries_take_turns() -> None:
+    # A rewrite that drifted finds x, y, z with high scores; the question as asked finds a.
+    drifted = _hits(("x", 0.9), ("y", 0.8), ("z", 0.7))
+    as_asked = _hits(("a", 0.6), ("b", 0.5), ("c", 0.4))
+    # The first of each, in the rankings' order, then the second of each: scores play no part.
+    assert [h.id for h in reciprocal_rank_fusion([drifted, as_asked], k=3)] == ["x", "a", "y"]
+    assert [h.id for h in reciprocal_rank_fusion([as_asked, drifted], k=3)] == ["a", "x", "b"]
+
+
+def test_a_chunk_both_queries_find_comes_first_as_met_first() -> None:
+    first = _hits(("a", 0.9), ("b", 0.4))
+    second = _hits(("c", 0.8), ("b", 0.7))
+    fused = reciprocal_rank_fusion([first, second], k=10)
+    assert [(h.id, h.score) for h in fused] == [("b", 0.4), ("a", 0.9), ("c", 0.8)]
+    assert reciprocal_rank_fusion([first, []], k=1) == [first[0]]
+    assert reciprocal_rank_fusion([], k=3) == []
