@@ -245,7 +245,9 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
                 abandoned.append(claimed)
     for claimed in abandoned:
         _abandon(context, claimed)
-    for claimed, plan in started:
+    # Fewest new chunks first: the sink may start a batch between two submits, and a big
+    # file's submit may wait for room; a small file of the same upload is then already in.
+    for claimed, plan in sorted(started, key=lambda item: len(item[1].new)):
         context.sink.submit(_work(context, claimed, plan))
 
 

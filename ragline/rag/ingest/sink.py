@@ -4,11 +4,13 @@ Per-file work is small (a SciFact abstract is one or two chunks) while the model
 vector store are efficient only in batches: embedded Chroma pays ~30 ms per write call and
 ~0.9 ms per vector at 256 vectors; the int8 model wants length-bucketed batches. So job
 threads only parse, chunk and diff; they hand each file's changes to this sink. One thread
-embeds new chunks of whatever files are pending, in batches of up to ``max_batch``; another
-applies a whole cycle's writes in one call per kind (upserts, metadata refreshes, deletes)
-and reports back per file. The two threads overlap. A write cycle takes whatever the
-embedding thread has produced meanwhile: embedded Chroma holds the GIL for each write call
-(~10-40 ms), so fewer, larger calls leave the other threads more of it.
+embeds new chunks of whatever files are pending, in batches of up to ``max_batch`` that take
+the files with the fewest chunks left first (``backlog.py``: a small file does not wait
+behind a big one's hundreds); another applies a whole cycle's writes in one call per kind
+(upserts, metadata refreshes, deletes) and reports back per file. The two threads overlap.
+A write cycle takes whatever the embedding thread has produced meanwhile: embedded Chroma
+holds the GIL for each write call (~10-40 ms), so fewer, larger calls leave the other
+threads more of it.
 
 A chunk counts as stored only when its vector is written (see ``store.py`` for the order):
 a file's stale chunks are deleted in the cycle that stores its last new chunk, and its
@@ -27,6 +29,8 @@ from dataclasses import dataclass, field
 from llama_index.core.schema import TextNode
 
 from ragline.rag.embeddings.base import Embedder
+from ragline.rag.ingest.backlog import Backlog
+from ragline.rag.ingest.backlog import Slice as _Slice
 from ragline.rag.ingest.store import Stores, add_chunks, refresh_metadata, remove_chunks
 
 logger = logging.getLogger(__name__)
@@ -49,12 +53,6 @@ class FileWork:
     finished: bool = field(default=False)
 
 
-@dataclass
-class _Slice:
-    work: FileWork
-    nodes: Sequence[TextNode]
-
-
 class IngestSink:
     def __init__(
         self,
@@ -75,9 +73,8 @@ class IngestSink:
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.progress_interval_s = progress_interval_s
-        self._inbox: queue.Queue[object] = queue.Queue()
+        self._backlog = Backlog(max_pending_chunks=max_pending_chunks)
         self._outbox: queue.Queue[object] = queue.Queue(maxsize=2)
-        self._room = threading.Semaphore(max_pending_chunks)
         self._last_progress: dict[int, float] = {}
         self._threads = [
             threading.Thread(target=self._embed_loop, name="ingest-embed", daemon=True),
@@ -86,58 +83,32 @@ class IngestSink:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, work: FileWork, *, slice_size: int = 64) -> None:
+    def submit(self, work: FileWork) -> None:
         """Queue a file's changes; blocks while too many chunks are pending (backpressure)."""
-        for start in range(0, len(work.new), slice_size) or [0]:
-            nodes = work.new[start : start + slice_size]
-            for _ in range(max(len(nodes), 1)):
-                self._room.acquire()
-            self._inbox.put(_Slice(work, nodes))
+        self._backlog.submit(work)
 
     def close(self, timeout: float = 30.0) -> None:
-        self._inbox.put(_STOP)
+        """Embed and store what is pending, then stop the threads."""
+        self._backlog.close()
         for thread in self._threads:
             thread.join(timeout)
 
     # --- embedding thread -------------------------------------------------------------
-    def _gather(self, first: _Slice) -> tuple[list[_Slice], bool]:
-        batch, size = [first], len(first.nodes)
-        deadline = time.monotonic() + self.max_wait_s
-        while size < self.max_batch:
-            remaining = deadline - time.monotonic()
-            try:
-                item = (
-                    self._inbox.get(timeout=remaining)
-                    if remaining > 0
-                    else self._inbox.get_nowait()
-                )
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            assert isinstance(item, _Slice)
-            batch.append(item)
-            size += len(item.nodes)
-        return batch, False
-
     def _embed_loop(self) -> None:
         stopping = False
         while not stopping:
-            item = self._inbox.get()
-            if item is _STOP:
-                break
-            assert isinstance(item, _Slice)
-            batch, stopping = self._gather(item)
-            live = [s for s in batch if not s.work.finished]
-            texts = [node.get_content() for s in live for node in s.nodes]
+            batch, dropped, stopping = self._backlog.take(self.max_batch, self.max_wait_s)
+            self._backlog.release(dropped)  # files that failed or vanished meanwhile
+            if not batch:
+                continue
+            texts = [node.get_content() for piece in batch for node in piece.nodes]
             try:
                 vectors = self.embedder.embed(texts) if texts else []
             except BaseException as exc:  # the provider failed: every file in the batch
-                self._fail(live, exc)
-                self._release(batch)
+                self._fail(batch, exc)
+                self._backlog.release(batch)
                 continue
-            self._release([s for s in batch if s not in live])
-            self._outbox.put((live, vectors))
+            self._outbox.put((batch, vectors))
         self._outbox.put(_STOP)
 
     # --- writer thread ----------------------------------------------------------------
@@ -192,7 +163,7 @@ class IngestSink:
         else:
             self._report(live)
         finally:
-            self._release(slices)
+            self._backlog.release(slices)
 
     def _report(self, slices: list[_Slice]) -> None:
         now = time.monotonic()
@@ -230,11 +201,6 @@ class IngestSink:
                     work.on_error(exc)
                 except Exception:
                     logger.exception("error handler of %s failed", work.key)
-
-    def _release(self, slices: Sequence[_Slice]) -> None:
-        for piece in slices:
-            for _ in range(max(len(piece.nodes), 1)):
-                self._room.release()
 
 
 def _completing(slices: Sequence[_Slice]) -> list[FileWork]:
