@@ -22,6 +22,7 @@ only reads an artefact and never builds one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -120,8 +121,17 @@ def _complete(target: Path) -> bool:
 
 
 def _fingerprint(model_files: list[Path], calibration: Path) -> str:
+    """Hashing the ~90 MB of weights takes ~100 ms; a process asks several times (the
+    start-up check, the ingestion and query embedders), so the digest is kept for files
+    whose size and modification time have not changed."""
+    paths = (*model_files, calibration)
+    return _digest(paths, tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths))
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(paths: tuple[Path, ...], _signature: tuple[tuple[int, int], ...]) -> str:
     digest = hashlib.sha256(f"v{ARTEFACT_VERSION} openvino {ov.__version__}".encode())
-    for path in [*model_files, calibration]:
+    for path in paths:
         with path.open("rb") as stream:
             digest.update(hashlib.file_digest(stream, "sha256").digest())
     return digest.hexdigest()[:16]
