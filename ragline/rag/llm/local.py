@@ -16,8 +16,13 @@ the generation at its next piece. Loading (converting the GGUF) takes a few seco
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import importlib.util
+import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,12 @@ from ragline.rag.llm.base import ChatMessage, GenerationParams, LLMError, LLMUna
 MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _DONE = object()
+logger = logging.getLogger(__name__)
+DECODING: dict[str, Any] = {
+    # llama.cpp's default (and the previous runtime's): without it the 135M model falls
+    # into loops ("Total of invoice = Total of invoice = ...") within a few dozen tokens.
+    "repetition_penalty": 1.1,
+}
 
 
 def shipped_gguf() -> Path:
@@ -44,14 +55,36 @@ def shipped_gguf() -> Path:
     return path
 
 
+def local_gguf(path: Path | None) -> Path:
+    """``LLM_LOCAL_MODEL`` when set (it must be a GGUF file), else the shipped model."""
+    if path is None:
+        return shipped_gguf()
+    if not path.is_file():
+        raise LLMUnavailable(f"LLM_LOCAL_MODEL={path} is not a file")
+    return path
+
+
 class LocalLLM:
     def __init__(
-        self, *, model_path: Path | None = None, n_ctx: int = 4096, n_threads: int | None = None
+        self,
+        *,
+        model_path: Path | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        decoding: dict[str, Any] | None = None,
+        keep_alive_s: float = 0.0,
     ) -> None:
-        self.name = f"local:{MODEL_NAME}"
-        self._path = model_path or shipped_gguf()
+        """``decoding``: OpenVINO GenAI ``GenerationConfig`` fields over :data:`DECODING`;
+        ``keep_alive_s``: unload the model after this long unused (0: never), as Ollama
+        does (its ``keep_alive``, 5 minutes by default); the next question loads it again."""
+        self._path = local_gguf(model_path)
+        self.name = f"local:{MODEL_NAME if model_path is None else self._path.stem}"
         self._n_ctx = n_ctx
         self._n_threads = n_threads
+        self._decoding = DECODING | (decoding or {})
+        self._keep_alive_s = keep_alive_s
+        self._last_used = time.monotonic()
+        self._idle_timer: threading.Timer | None = None
         self._pipeline: Any = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
@@ -63,6 +96,33 @@ class LocalLLM:
     def warm_up(self) -> None:
         """Load the model now (blocking): start-up calls it in a background thread."""
         self._model()
+        self._used()
+
+    def _used(self) -> None:
+        """(Re)arms the idle unload after a generation or a load."""
+        self._last_used = time.monotonic()
+        if self._keep_alive_s <= 0:
+            return
+        with self._load_lock:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = threading.Timer(self._keep_alive_s, self._unload_if_idle)
+            self._idle_timer.daemon = True
+            self._idle_timer.start()
+
+    def _unload_if_idle(self) -> None:
+        if not self._generate_lock.acquire(blocking=False):
+            return  # generating: its end re-arms the timer
+        try:
+            with self._load_lock:
+                idle = time.monotonic() - self._last_used
+                if self._pipeline is None or idle < self._keep_alive_s:
+                    return
+                self._pipeline = None
+        finally:
+            self._generate_lock.release()
+        release_memory()
+        logger.info("unloaded the local chat model after %.0f s unused", idle)
 
     def _model(self) -> Any:
         with self._load_lock:
@@ -98,9 +158,8 @@ class LocalLLM:
         config = openvino_genai.GenerationConfig()
         config.max_new_tokens = params.max_tokens
         config.apply_chat_template = False  # applied above, to count the prompt's tokens
-        # llama.cpp's default (and the previous runtime's): without it the 135M model falls
-        # into loops ("Total of invoice = Total of invoice = ...") within a few dozen tokens.
-        config.repetition_penalty = 1.1
+        for name, value in self._decoding.items():
+            setattr(config, name, value)
         if params.temperature > 0:
             config.do_sample = True
             config.temperature = params.temperature
@@ -134,6 +193,7 @@ class LocalLLM:
             try:
                 with self._generate_lock:
                     self._generate(messages, params, usage, on_piece)
+                self._used()
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
@@ -161,6 +221,18 @@ class LocalLLM:
         process. The next stream loads it again."""
         with self._generate_lock, self._load_lock:
             self._pipeline = None
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+
+
+def release_memory() -> None:
+    """Collect garbage and hand the allocator's free pages back to the system (glibc's
+    ``malloc_trim``; elsewhere nothing), so that an unloaded model leaves the RSS."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 class _ContextExceeded(Exception):

@@ -111,6 +111,24 @@ async def test_local_aclose_waits_for_a_running_generation(local_llm: LocalLLM) 
         assert await stream_text(local_llm, HELLO, SHORT) == "".join(pieces)  # loaded again
 
 
+def wait_unloaded(llm: LocalLLM, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while llm.loaded:
+        assert time.monotonic() < deadline, "the model was not unloaded"
+        time.sleep(0.1)
+
+
+async def test_local_unloads_after_keep_alive_and_loads_again() -> None:
+    llm = LocalLLM(n_ctx=2048, n_threads=2, keep_alive_s=0.5)
+    try:
+        first = await stream_text(llm, HELLO, SHORT)
+        assert llm.loaded
+        await asyncio.to_thread(wait_unloaded, llm, 30)  # unused for keep_alive_s
+        assert await stream_text(llm, HELLO, SHORT) == first  # the next question loads it
+    finally:
+        await llm.aclose()
+
+
 # --- openai: llama.cpp's server -----------------------------------------------
 
 
