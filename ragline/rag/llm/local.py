@@ -16,9 +16,6 @@ the generation at its next piece. Loading (converting the GGUF) takes a few seco
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import gc
 import importlib.util
 import logging
 import threading
@@ -27,6 +24,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ragline.kit.memory import release_memory
 from ragline.rag.llm.base import ChatMessage, GenerationParams, LLMError, LLMUnavailable, Usage
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -223,16 +221,6 @@ class LocalLLM:
             self._pipeline = None
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
-
-
-def release_memory() -> None:
-    """Collect garbage and hand the allocator's free pages back to the system (glibc's
-    ``malloc_trim``; elsewhere nothing), so that an unloaded model leaves the RSS."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 class _ContextExceeded(Exception):
