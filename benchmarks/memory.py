@@ -4,10 +4,11 @@ documents ingested into one assistant (`--assistants N`: into N, as the eval loa
 one question (the chat model loads), all the set's questions (dev and test), a SciFact
 ingest (5,183 abstracts) into another assistant and 100 SciFact questions. After each
 stage: RSS and the process's mappings grouped (anonymous memory, i.e. heaps and arenas;
-each shared library; other files). Each `--config NAME[:VAR=VALUE,...]` runs the whole
-sequence on a fresh server with those variables set; the first is the baseline.
+each shared library; other files); last, once the chat model's keep-alive (here 20 s)
+has unloaded it. Each `--config NAME[:VAR=VALUE,...]` runs the whole sequence on a fresh
+server with those variables set; the first is the baseline.
 
-    python -m benchmarks.memory [--config before] [--config after:MALLOC_ARENA_MAX=2]
+    python -m benchmarks.memory [--config default] [--config k5:RETRIEVAL_TOP_K=5]
         [--assistants N] [--scifact N] [--questions N] [--no-scifact]
 """
 
@@ -28,6 +29,8 @@ from benchmarks.common import scifact_queries as load_scifact_queries
 from benchmarks.ingest import DEV, encode_uploads, upload_all, wait_indexed, write_corpus
 from ragline.evaluation.answers.dataset import DEFAULT_DATASET, load_dataset
 
+KEEP_ALIVE_S = 20
+"""LLM_KEEP_ALIVE_SECONDS for the run (300 by default): the last stage waits it out."""
 _LIB = re.compile(r"lib([A-Za-z_+]+?)(?:[-.]\d|\.so|-[0-9a-f]{8})")
 
 
@@ -72,7 +75,8 @@ def run(
     paths = [docs_root / d.path for d in qa[0].manifest.documents]
     asked = [q.question for d in qa for q in d.questions][:qa_questions]
     stages: list[tuple[str, float, dict]] = []
-    with ragline_process(data, **({"LLM_WARM_UP": "false"} | config.env)) as (base, process):
+    env = {"LLM_WARM_UP": "false", "LLM_KEEP_ALIVE_SECONDS": str(KEEP_ALIVE_S)} | config.env
+    with ragline_process(data, **env) as (base, process):
         client = httpx.Client(base_url=base, headers=DEV, timeout=600)
 
         def stage(name: str) -> None:
@@ -101,6 +105,8 @@ def run(
             for question in load_scifact_queries(questions):
                 ask(client, other, question)
             stage(f"{questions} SciFact questions")
+        time.sleep(float(env["LLM_KEEP_ALIVE_SECONDS"]) + 3)
+        stage("idle: chat model unloaded")
         stages.append(("peak (VmHWM)", rss_mib(process.pid)[1], {}))
     return stages
 

@@ -254,3 +254,20 @@ def test_openai_sdk_names_for_the_openai_compatible_provider() -> None:
         "http://ionos/v1",
         "gpt-test",
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "top_k", "max_tokens"),
+    [
+        ({}, 3, 64),  # the embedded model's own budget
+        ({"RETRIEVAL_TOP_K": "", "LLM_MAX_TOKENS": ""}, 3, 64),  # empty: unset
+        ({"RETRIEVAL_TOP_K": "5", "LLM_MAX_TOKENS": "512"}, 5, 512),  # set: kept
+        ({"LLM_PROVIDER": "ollama", "OLLAMA_MODEL": "llama3.1:8b"}, 5, 512),
+        ({"LLM_PROVIDER": "openai", "OPENAI_MODEL": "m", "LLM_MAX_TOKENS": "100"}, 5, 100),
+    ],
+)
+def test_answer_budget_defaults_follow_the_chat_model(
+    env: dict[str, str], top_k: int, max_tokens: int
+) -> None:
+    settings = make(**env)
+    assert (settings.retrieval_top_k, settings.llm_max_tokens) == (top_k, max_tokens)

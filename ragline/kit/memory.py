@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import os
 from functools import cache
 from typing import Any
 
@@ -26,7 +27,10 @@ def _libc() -> Any:
 
 
 def limit_arenas(count: int = SERVER_ARENAS) -> None:
-    """At most ``count`` malloc arenas from now on (call before starting threads)."""
+    """At most ``count`` malloc arenas from now on (call before starting threads), unless
+    the environment sets ``MALLOC_ARENA_MAX`` itself (glibc's own variable wins)."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
     if (libc := _libc()) is not None:
         libc.mallopt(M_ARENA_MAX, count)
 
