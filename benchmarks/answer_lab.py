@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -35,6 +36,9 @@ from ragline.rag.query import prompt
 from ragline.rag.query.claims import check_claims
 from ragline.rag.query.retrieve import RetrievedChunk
 
+CANDIDATES = Path(os.environ.get("CANDIDATE_MODELS", Path.home() / "candidate-models"))
+"""Where benchmarks/requantise.py's output was written (the q8 variants)."""
+Q8 = "SmolLM2-135M-Instruct.Q8_0.gguf"
 SYSTEM = "You are a helpful assistant."  # the assistants' default context in the eval
 Builder = Callable[[Sequence[RetrievedChunk], str], list[ChatMessage]]
 
@@ -84,6 +88,10 @@ class Variant:
     max_tokens: int = 512
     temperature: float = 0.2
     stop: tuple[str, ...] = ()
+    model: Path | None = None
+    """Another GGUF (default: the shipped one)."""
+    properties: dict[str, Any] = field(default_factory=dict)
+    """OpenVINO properties of the pipeline."""
 
 
 VARIANTS: dict[str, Variant] = {
@@ -101,6 +109,15 @@ VARIANTS: dict[str, Variant] = {
     "quote-user-rp13": Variant(user_variant(QUOTE), decoding={"repetition_penalty": 1.3}),
     "quote-user-rp10": Variant(user_variant(QUOTE), decoding={"repetition_penalty": 1.0}),
     "cap64": Variant(shipped, max_tokens=64),
+    "cap64-greedy": Variant(shipped, max_tokens=64, temperature=0.0),
+    "q8-cap64-greedy": Variant(shipped, max_tokens=64, temperature=0.0, model=CANDIDATES / Q8),
+    "q8-cap64": Variant(shipped, max_tokens=64, model=CANDIDATES / Q8),
+    "dq0-cap64-greedy": Variant(
+        shipped,
+        max_tokens=64,
+        temperature=0.0,
+        properties={"DYNAMIC_QUANTIZATION_GROUP_SIZE": 0},
+    ),
     "para": Variant(shipped, stop=("\n\n",)),
     "para-greedy": Variant(shipped, stop=("\n\n",), temperature=0.0),
     "short-para": Variant(system_variant(SHORT), stop=("\n\n",)),
@@ -155,7 +172,9 @@ def evaluate(
     name: str, chunks_k: int, questions: list[Any], hits: list[list[dict]], out: list[dict]
 ) -> dict[str, float]:
     variant = VARIANTS[name]
-    llm = LocalLLM(decoding=variant.decoding)
+    llm = LocalLLM(
+        model_path=variant.model, decoding=variant.decoding, properties=variant.properties
+    )
     llm.warm_up()
     params = GenerationParams(
         temperature=variant.temperature, max_tokens=variant.max_tokens, stop=variant.stop

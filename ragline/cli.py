@@ -260,12 +260,15 @@ def reindex() -> None:
 
 @models_app.command("prepare")
 def models_prepare() -> None:
-    """Build the local embedding model from the packaged weights (offline), if needed."""
+    """Build the local models from the packaged weights (offline), if needed: the
+    embedding model, and the chat model's Q8_0 file."""
     from ragline.rag.embeddings.prepare import prepare_local_model
+    from ragline.rag.llm.requantise import prepare_chat_model
 
     settings = _settings()
     configure_logging(settings.log_level)
     typer.echo(prepare_local_model(settings.models_dir))
+    typer.echo(prepare_chat_model(settings.models_dir))
 
 
 @eval_app.command("retrieval")

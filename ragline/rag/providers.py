@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 from redis import Redis
 
@@ -140,7 +141,7 @@ def build_llm(settings: Settings) -> LLM:
         from ragline.rag.llm.local import LocalLLM
 
         return LocalLLM(
-            model_path=settings.llm_local_model,
+            model_path=settings.llm_local_model or _prepared_chat_model(settings),
             n_ctx=settings.llm_context_tokens,
             n_threads=settings.llm_threads or None,
             keep_alive_s=settings.llm_keep_alive_seconds,
@@ -163,6 +164,21 @@ def build_llm(settings: Settings) -> LLM:
         timeout=settings.llm_timeout_seconds,
         connect_timeout=settings.llm_connect_timeout_seconds,
     )
+
+
+def _prepared_chat_model(settings: Settings) -> Path | None:
+    """The Q8_0 file ``ragline models prepare`` makes (``make run`` runs it); without it,
+    the shipped Q4_1 file, with a warning (it answers worse: rag/llm/requantise.py)."""
+    from ragline.rag.llm.requantise import find_chat_model
+
+    path = find_chat_model(settings.models_dir)
+    if path is None:
+        logger.warning(
+            "the chat model's Q8_0 file is not prepared in %s: using the Q4_1 file, which "
+            "answers worse (run `ragline models prepare`)",
+            settings.models_dir,
+        )
+    return path
 
 
 def _required(value: str | None, settings: Settings) -> str:

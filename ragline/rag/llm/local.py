@@ -71,21 +71,30 @@ class LocalLLM:
         n_threads: int | None = None,
         decoding: dict[str, Any] | None = None,
         keep_alive_s: float = 0.0,
+        properties: dict[str, Any] | None = None,
     ) -> None:
         """``decoding``: OpenVINO GenAI ``GenerationConfig`` fields over :data:`DECODING`;
         ``keep_alive_s``: unload the model after this long unused (0: never), as Ollama
         does (its ``keep_alive``, 5 minutes by default); the next question loads it again."""
         self._path = local_gguf(model_path)
-        self.name = f"local:{MODEL_NAME if model_path is None else self._path.stem}"
+        # Another quantisation of the shipped model keeps its name (the prepared Q8_0).
+        same = model_path is None or self._path.name.startswith(f"{MODEL_NAME}.")
+        self.name = f"local:{MODEL_NAME if same else self._path.stem}"
         self._n_ctx = n_ctx
         self._n_threads = n_threads
         self._decoding = DECODING | (decoding or {})
+        self._properties = properties or {}
         self._keep_alive_s = keep_alive_s
         self._last_used = time.monotonic()
         self._idle_timer: threading.Timer | None = None
         self._pipeline: Any = None
         self._load_lock = threading.Lock()
         self._generate_lock = threading.Lock()
+
+    @property
+    def path(self) -> Path:
+        """The GGUF file it runs."""
+        return self._path
 
     @property
     def loaded(self) -> bool:
@@ -127,7 +136,7 @@ class LocalLLM:
             if self._pipeline is None:
                 import openvino_genai  # type: ignore[import-untyped]
 
-                properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+                properties: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", **self._properties}
                 if self._n_threads:
                     properties["INFERENCE_NUM_THREADS"] = self._n_threads
                 self._pipeline = openvino_genai.LLMPipeline(str(self._path), "CPU", **properties)
