@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import statistics
 import time
@@ -21,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import scifact_corpus, table
+from ragline.config import Settings
 from ragline.rag.llm.base import GenerationParams, Usage
 from ragline.rag.llm.local import LocalLLM
+from ragline.rag.llm.requantise import find_chat_model
 from ragline.rag.query.prompt import build_messages
 from ragline.rag.query.retrieve import RetrievedChunk
 
+_REQUESTS = itertools.count()
 QUESTION = "Which treatment reduced mortality in the trial, and by how much?"
 NEW_TOKENS = 24
 
@@ -54,7 +58,9 @@ def chunks(count: int, corpus: list[dict[str, str]]) -> list[RetrievedChunk]:
 
 async def first_token(llm: LocalLLM, retrieved: list[RetrievedChunk]) -> dict[str, float]:
     messages = build_messages(
-        system_prompt="You are a helpful assistant.",
+        # A new first line each time: OpenVINO GenAI reuses the KV cache of a prompt's
+        # common prefix with the previous one, and every prompt here must start cold.
+        system_prompt=f"Request {next(_REQUESTS)}. You are a helpful assistant.",
         history=[],
         chunks=retrieved,
         question=QUESTION,
@@ -87,7 +93,8 @@ def busy(stop: Any) -> None:
 
 def measure(counts: list[int], threads: int, rounds: int) -> dict[int, dict[str, float]]:
     corpus = scifact_corpus(max(counts) + 1)
-    llm = LocalLLM(n_ctx=8192, n_threads=threads)
+    prepared = find_chat_model(Settings().models_dir)  # the default: the Q8_0 file
+    llm = LocalLLM(model_path=prepared, n_ctx=8192, n_threads=threads)
     llm.warm_up()
     asyncio.run(first_token(llm, chunks(1, corpus)))  # first inference: kernels prepared
     results: dict[int, list[dict[str, float]]] = {count: [] for count in counts}
