@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import ragline_process, require, table
+from benchmarks.common import ragline_process, require, retrieved_chunk, table
 from benchmarks.ingest import DEV, encode_uploads, upload_all, wait_indexed
 from ragline.evaluation.answers.dataset import DEFAULT_DATASET, load_dataset
 from ragline.evaluation.answers.metrics import best_f1, contains_match, is_right, tokens
@@ -139,22 +139,6 @@ def retrieve_all(questions: list[Any], docs: list[Path], work: Path, k: int) -> 
             ]
 
 
-def as_chunk(hit: dict[str, Any]) -> RetrievedChunk:
-    return RetrievedChunk(
-        id=hit["chunk_id"],
-        text=hit["text"],
-        score=0.0,
-        dense_score=hit["dense_score"],
-        keyword_score=hit["keyword_score"],
-        file_id=hit["file_id"],
-        file_name=hit["file_name"],
-        page=hit["page"],
-        section=hit["section"],
-        start_char=None,
-        end_char=None,
-    )
-
-
 async def answer(
     llm: LocalLLM, messages: list[ChatMessage], params: GenerationParams
 ) -> tuple[str, float, int]:
@@ -181,7 +165,7 @@ def evaluate(
     )
     rows = []
     for question, found in zip(questions, hits, strict=True):
-        chunks = [as_chunk(hit) for hit in found[:chunks_k]]
+        chunks = [retrieved_chunk(hit) for hit in found[:chunks_k]]
         messages = variant.build(chunks, question.question)
         text, ttft, prompt_tokens = asyncio.run(answer(llm, messages, params))
         f1 = best_f1(text, question.answers)

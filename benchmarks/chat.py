@@ -50,11 +50,16 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import ragline_server, scifact_corpus, scifact_queries, table
+from benchmarks.common import (
+    ragline_server,
+    retrieved_chunk,
+    scifact_corpus,
+    scifact_queries,
+    table,
+)
 from benchmarks.ingest import DEV, encode_uploads, upload_all, wait_indexed, write_corpus
 from ragline.rag.llm.base import ChatMessage
 from ragline.rag.query.prompt import build_messages
-from ragline.rag.query.retrieve import RetrievedChunk
 from tests.services import LLAMA_MODEL_ALIAS, llama_server
 
 MAX_TOKENS = 8
@@ -139,22 +144,7 @@ def rebuilt_prompt(
     """ragline's prompt for a first turn, from the chunks its search endpoint returns."""
     response = client.post(f"/chats/{chat['id']}/search", json={"query": question})
     hits = response.raise_for_status().json()["results"]
-    chunks = [
-        RetrievedChunk(
-            id=hit["chunk_id"],
-            text=hit["text"],
-            score=hit["score"],
-            dense_score=hit["dense_score"],
-            keyword_score=hit["keyword_score"],
-            file_id=hit["file_id"],
-            file_name=hit["file_name"],
-            page=hit["page"],
-            section=hit["section"],
-            start_char=hit["start_char"],
-            end_char=hit["end_char"],
-        )
-        for hit in hits
-    ]
+    chunks = [retrieved_chunk(hit) for hit in hits]
     messages = build_messages(
         system_prompt=chat["context"], history=[], chunks=chunks, question=question
     )

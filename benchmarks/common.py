@@ -11,8 +11,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+from ragline.rag.query.retrieve import RetrievedChunk
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -114,3 +117,20 @@ def rss_mib(pid: int) -> tuple[float, float]:
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
+
+
+def retrieved_chunk(hit: dict[str, Any]) -> RetrievedChunk:
+    """A `/chats/{id}/search` result as the prompt builder takes it."""
+    return RetrievedChunk(
+        id=hit["chunk_id"],
+        text=hit["text"],
+        score=hit["score"],
+        dense_score=hit["dense_score"],
+        keyword_score=hit["keyword_score"],
+        file_id=hit["file_id"],
+        file_name=hit["file_name"],
+        page=hit["page"],
+        section=hit["section"],
+        start_char=hit["start_char"],
+        end_char=hit["end_char"],
+    )
