@@ -14,10 +14,12 @@ and its insert by about a quarter.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import chromadb
 import chromadb.errors
@@ -29,6 +31,7 @@ from chromadb.api.types import GetResult
 from chromadb.config import Settings as ChromaSettings
 
 Metadata = Mapping[str, str | int | float | bool]
+T = TypeVar("T")
 
 
 def chroma_client(
@@ -52,6 +55,20 @@ the GIL held, in proportion to the changes not yet persisted (~10 µs each): mea
 with 800 changes pending; at 100 they take 2.5-3.0 ms, and bulk inserts take as long as
 before (12.8k vectors 3.8-4.1 s, 50.7k 22.0 s against 22.5 s; Chroma persists only the
 changed records). Existing collections are switched when first opened."""
+
+
+def _retry_locked(call: Callable[[], T], *, attempts: int = 5) -> T:
+    """``call()``, again after a short wait when embedded Chroma's SQLite says "database is
+    locked": it says so at once, without waiting, when two of its own connections (a write
+    and its background work) upgrade to writing together. Seen under load, rarely."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def _batches(items: Sequence[Any], size: int) -> Iterator[slice]:
@@ -87,10 +104,12 @@ class ChromaVectorStore:
             return found
         name = self.collection_name(chat_id)
         if create:
-            collection = self.client.get_or_create_collection(
-                name,
-                configuration={"hnsw": {"space": "cosine", "sync_threshold": SYNC_THRESHOLD}},
-                embedding_function=None,
+            collection = _retry_locked(
+                lambda: self.client.get_or_create_collection(
+                    name,
+                    configuration={"hnsw": {"space": "cosine", "sync_threshold": SYNC_THRESHOLD}},
+                    embedding_function=None,
+                )
             )
         else:
             try:
@@ -99,7 +118,8 @@ class ChromaVectorStore:
                 return None
         hnsw = (collection.configuration_json or {}).get("hnsw") or {}
         if hnsw.get("sync_threshold") != SYNC_THRESHOLD:  # made by an earlier version
-            collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
+            configuration: Any = {"hnsw": {"sync_threshold": SYNC_THRESHOLD}}
+            _retry_locked(functools.partial(collection.modify, configuration=configuration))
         with self._lock:
             self._collections[chat_id] = collection
         return collection
@@ -136,10 +156,13 @@ class ChromaVectorStore:
             assert collection is not None
             for part in _batches(rows, self._max_batch):
                 chosen = rows[part]
-                collection.upsert(
-                    ids=[ids[i] for i in chosen],
-                    embeddings=np.asarray([embeddings[i] for i in chosen], dtype=np.float32),
-                    metadatas=[dict(metadatas[i]) for i in chosen],
+                _retry_locked(
+                    functools.partial(
+                        collection.upsert,
+                        ids=[ids[i] for i in chosen],
+                        embeddings=np.asarray([embeddings[i] for i in chosen], dtype=np.float32),
+                        metadatas=[dict(metadatas[i]) for i in chosen],
+                    )
                 )
 
     @contextlib.contextmanager

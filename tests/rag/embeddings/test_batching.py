@@ -5,6 +5,7 @@ with; a failing model fails every query of its batch and the next ones still wor
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,6 +41,7 @@ class Recording:
         self.fail = False
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()
 
     model_name = "all-MiniLM-L6-v2"
     dimension = 384
@@ -49,7 +51,8 @@ class Recording:
         return self.inner.tokenize(text)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        self.gate.wait()
+        self.entered.set()
+        assert self.gate.wait(timeout=60), "the test never opened the gate"
         self.batches.append(len(texts))
         if self.fail:
             raise EmbeddingError("model down")
@@ -78,16 +81,21 @@ def test_batched_queries_get_the_vectors_they_get_alone(query_model: LocalEmbedd
     alone = np.asarray([query_model.embed([q])[0] for q in QUERIES], dtype=np.float32)
     recording = Recording(query_model)
     batcher = QueryBatcher(recording, max_batch=8)  # type: ignore[arg-type]
-    recording.gate.clear()  # the model is busy: queries pile up behind the first
+    recording.gate.clear()
     with ThreadPoolExecutor(max_workers=len(QUERIES)) as pool:
-        futures = [pool.submit(batcher.embed, [q]) for q in QUERIES]
+        futures = [pool.submit(batcher.embed, [QUERIES[0]])]
+        # the model is busy with the first query alone: the others pile up behind it
+        assert recording.entered.wait(timeout=60)
+        futures += [pool.submit(batcher.embed, [q]) for q in QUERIES[1:]]
+        deadline = time.monotonic() + 60
         while batcher._waiting.qsize() < len(QUERIES) - 1:
-            threading.Event().wait(0.01)
+            assert time.monotonic() < deadline, "queries never reached the batcher"
+            time.sleep(0.01)
         recording.gate.set()
-        batched = np.asarray([f.result()[0] for f in futures], dtype=np.float32)
+        batched = np.asarray([f.result(timeout=60)[0] for f in futures], dtype=np.float32)
     batcher.close()
 
-    assert sorted(recording.batches) == [1, 2, 8]  # one alone, then 8, then the 2 left
+    assert recording.batches == [1, 8, 2]  # one alone, then 8, then the 2 left
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-4)
     assert np.min(np.sum(batched * alone, axis=1)) > 0.9999
 
