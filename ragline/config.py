@@ -15,7 +15,9 @@ from typing import Annotated, Any, Self
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from ragline.limits import LimitSettings
 
 LOCAL_TOP_K = 3
 LOCAL_MAX_TOKENS = 64
@@ -69,7 +71,7 @@ def _async_database_url(url: str) -> str:
     raise ValueError(f"DATABASE_URL must be PostgreSQL or SQLite, got scheme {scheme!r}")
 
 
-class Settings(BaseSettings):
+class Settings(LimitSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
@@ -90,7 +92,6 @@ class Settings(BaseSettings):
     pg_user: str = "postgres"
     pg_password: str | None = None
     pg_database: str = "ragline"
-    db_pool_size: int = Field(default=10, ge=1)
     db_echo: bool = False
 
     # --- Redis (sessions, caching) -------------------------------------------------------
@@ -124,9 +125,6 @@ class Settings(BaseSettings):
     # Profile pictures and groups fetched from Microsoft Graph are cached this long.
     graph_cache_seconds: int = Field(default=24 * 3600, ge=60)
     # Per-user rate limits (limits' notation, e.g. "30/minute"; empty: no limit).
-    rate_limit_chat: str = "60/minute"
-    rate_limit_upload: str = "120/minute"
-    rate_limit_signin: str = "20/minute"
 
     # --- MySQL / MariaDB (SQL dump import, later issue) ----------------------------------
     mysql_host: str | None = None
@@ -159,11 +157,9 @@ class Settings(BaseSettings):
     ollama_port: int = 11434
     ollama_model: str | None = None
     ollama_embed_model: str | None = None
-    # Generation: answer length cap (default 512; 64 with the embedded model), provider
-    # timeouts, the local model's context window.
+    # Generation: answer length cap (default 512; 64 with the embedded model), the model's
+    # context window (timeouts: ragline.limits).
     llm_max_tokens: int = Field(default=512, ge=1, le=32768)
-    llm_timeout_seconds: float = Field(default=120.0, gt=0)
-    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     llm_context_tokens: int = Field(default=4096, ge=512, le=131072)
     # The local model: inference threads (0: OpenVINO's choice, one per core), and
     # whether `ragline serve` loads it in the background at start-up (a few seconds)
@@ -192,13 +188,6 @@ class Settings(BaseSettings):
 
     # --- observability -------------------------------------------------------------------
     phoenix_api_key: str | None = None
-
-    # --- limits --------------------------------------------------------------------------
-    avatar_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
-    avatar_max_side: int = Field(default=512, ge=16)
-    upload_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
-    upload_max_files: int = Field(default=100, ge=1, le=1000)
-    pdf_max_pages: int = Field(default=2000, ge=1)
 
     # --- ingestion -----------------------------------------------------------------------
     chunk_size: int = Field(default=250, ge=16, le=8192)
