@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install run test lint format typecheck pytest services test-deps dev-deps bench-deps bench clean
+.PHONY: install run test lint format typecheck pytest services test-deps dev-deps fuzz bench-deps bench clean
 
 # The tests' OpenID provider (panva's oidc-provider on Node), installed from its lock file.
 OIDC_DIR   := tests/auth/provider
@@ -65,6 +65,13 @@ pytest: dev-deps services test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: dev-deps services lint typecheck pytest
+
+# A long fuzz of the whole OpenAPI document (tests/fuzz; `make test` runs 2,000 cases per
+# database): a new seed each time, its histogram and findings printed at the end.
+FUZZ_CASES ?= 20000
+fuzz: dev-deps services
+	RAGLINE_FUZZ_CASES=$(FUZZ_CASES) RAGLINE_FUZZ_SEED=$${RAGLINE_FUZZ_SEED:-random} \
+		$(BIN)/pytest -q --timeout=0 tests/fuzz $(PYTEST_ARGS)
 
 $(BENCH_STAMP): pyproject.toml scripts/models.txt
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

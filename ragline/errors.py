@@ -19,11 +19,18 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import httpx
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis import exceptions as redis_errors
+from sqlalchemy import exc as sa_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ragline.kit.outages import unavailable_dependency
+from ragline.rag.embeddings.base import EmbeddingError
 
 logger = logging.getLogger(__name__)
 OPENAI_PREFIX = "/v1"
@@ -239,7 +246,44 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("ValidationError", problems), status_code=422)
 
 
+class DependencyUnavailable(ServiceUnavailable):
+    """The database, Redis, the Chroma server or a provider could not be reached."""
+
+
+RETRY_AFTER_S = 5
+_DEPENDENCY_NAMES = {"database": "database", "redis": "Redis", "service": "a backing service"}
+# Where a dependency's connection error can surface unwrapped (see ragline.kit.outages).
+_DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    sa_errors.DBAPIError,
+    sa_errors.TimeoutError,
+    psycopg.Error,
+    redis_errors.RedisError,
+    httpx.TransportError,
+    OSError,
+    EmbeddingError,  # a provider's connection error, wrapped
+)
+
+
+async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
+    """A dependency that is down answers 503 (with ``Retry-After``), never 500; any other
+    error of these types is unhandled (500)."""
+    dependency = unavailable_dependency(exc)
+    if dependency is None:
+        return await _unhandled(request, exc)
+    logger.warning(
+        "%s %s: %s unavailable: %s: %s",
+        *(request.method, request.url.path, dependency, type(exc).__name__, exc),
+    )
+    error = DependencyUnavailable(
+        f"{_DEPENDENCY_NAMES[dependency].capitalize()} is unavailable; retry shortly.",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+    return await _ragline_error(request, error)
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    if unavailable_dependency(exc) is not None:  # wrapped in another error on its way up
+        return await _dependency_error(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if _openai(request):
         return JSONResponse(openai_internal_error(), status_code=500)
@@ -252,4 +296,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RaglineError, _ragline_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error_type in _DEPENDENCY_ERRORS:
+        app.add_exception_handler(error_type, _dependency_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -20,6 +20,9 @@ from ragline.client import json_body, server_errors
 
 FINAL = {"indexed", "failed"}
 POLL_S = 0.5
+REQUEST_BYTES = 64 * 1024 * 1024
+"""Files per request stop here (the server refuses a request over UPLOAD_MAX_REQUEST_BYTES,
+256 MiB by default, with 413); a larger file goes alone."""
 TIMEOUT = httpx.Timeout(300.0, connect=5.0)  # uploads of large files take a while
 
 
@@ -34,8 +37,40 @@ def _files(paths: list[Path]) -> list[Path]:
 
 
 def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    """At most ``size`` files and :data:`REQUEST_BYTES` a request (unless one file is more)."""
+    group: list[Path] = []
+    total = 0
+    for path in items:
+        length = path.stat().st_size
+        if group and (len(group) >= size or total + length > REQUEST_BYTES):
+            yield group
+            group, total = [], 0
+        group.append(path)
+        total += length
+    if group:
+        yield group
+
+
+def _upload(client: httpx.Client, chat_id: str, group: list[Path]) -> list[dict[str, Any]]:
+    """Each file's outcome. A request the server finds too large (413: a file over
+    UPLOAD_MAX_BYTES, or the whole request) is sent again a file at a time, so only the
+    file over the limit is rejected."""
+    with contextlib.ExitStack() as stack:
+        parts = [("files", (path.name, stack.enter_context(path.open("rb")))) for path in group]
+        response = client.post(f"/chats/{chat_id}/upload", files=parts)
+    if response.status_code != 413:
+        return _upload_results(response)
+    if len(group) > 1:
+        return [result for path in group for result in _upload(client, chat_id, [path])]
+    return [{"name": group[0].name, "status": "rejected", "reason": _detail(response)}]
+
+
+def _detail(response: httpx.Response) -> str:
+    with contextlib.suppress(ValueError):
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("detail"), str):
+            return str(body["detail"])
+    return f"{response.status_code} {response.reason_phrase}"
 
 
 def _statuses(client: httpx.Client, chat_id: str) -> dict[str, dict[str, Any]]:
@@ -66,12 +101,7 @@ def ingest_paths(
     client = httpx.Client(base_url=url, headers=headers, timeout=TIMEOUT)
     with server_errors(url), client:
         for group in _batches(files, batch):
-            with contextlib.ExitStack() as stack:
-                parts = [
-                    ("files", (path.name, stack.enter_context(path.open("rb")))) for path in group
-                ]
-                response = client.post(f"/chats/{chat_id}/upload", files=parts)
-            for result in _upload_results(response):
+            for result in _upload(client, chat_id, group):
                 if result["status"] == "accepted":
                     waiting.add(result["file_id"])
                 elif result["status"] == "duplicate":

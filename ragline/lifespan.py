@@ -102,7 +102,13 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     if lock is not None:
         lock.acquire()
     engine = engine_from_settings(settings)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    # Bounded waits: a Redis that stops answering fails a session check (401/503) in
+    # seconds instead of holding the request.
+    redis = (
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        if settings.redis_url
+        else None
+    )
     documents: Documents | None = None
     chat: ChatRuntime | None = None
     auth: AuthRuntime | None = None

@@ -17,7 +17,8 @@ from ragline.documents.router import router as documents_router
 from ragline.errors import install_error_handlers
 from ragline.favourites.router import router as favourites_router
 from ragline.health.router import router as health_router
-from ragline.kit.body_limit import BodyLimitMiddleware
+from ragline.kit.body_limit import BodyLimit, BodyLimitMiddleware
+from ragline.kit.responses import drop_default_validation
 from ragline.lifespan import lifespan_for
 from ragline.openai_api.router import router as openai_router
 
@@ -43,8 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_methods=["*"],
             allow_headers=["*"],
         )
-    upload_limit = settings.upload_max_bytes * settings.upload_max_files + 1024 * 1024
-    other_limit = settings.avatar_max_bytes + 1024 * 1024
+    upload_limit = BodyLimit(settings.upload_max_request_bytes, "UPLOAD_MAX_REQUEST_BYTES")
+    other_limit = BodyLimit(settings.avatar_max_bytes + 1024 * 1024, "AVATAR_MAX_BYTES + 1 MiB")
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=lambda path: (
@@ -65,4 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for router in routers:
         app.include_router(router)
+    document = app.openapi  # FastAPI's, which caches the document it builds
+    app.openapi = lambda: drop_default_validation(document())  # type: ignore[method-assign]
     return app

@@ -277,6 +277,7 @@ def openai_chat_server(
     models: Collection[str] = (CHAT_MODEL,),
     fault: Literal["error"] | None = None,
     reply: Reply = fake_reply,
+    before_piece: Callable[[int], None] | None = None,
 ) -> Iterator[FakeProvider]:
     """OpenAI's `POST /v1/chat/completions`, whole (`chat.completion`) or streamed (SSE
     `chat.completion.chunk`s, then `data: [DONE]`), answering `openai_reply` (``reply``
@@ -286,7 +287,8 @@ def openai_chat_server(
     lists ``models``.
 
     ``fault="error"``: a stream sends its first piece, then an error object, as OpenAI
-    does when generation fails mid-way."""
+    does when generation fails mid-way. ``before_piece(n)`` is called before a stream's
+    n-th piece (0: the role delta) is sent: a test holds the model there (a slow model)."""
     provider = FakeProvider(url="")
 
     class Handler(ChunkedHandler):
@@ -337,6 +339,8 @@ def openai_chat_server(
             self.end_headers()
             deltas = [{"role": "assistant", "content": ""}, *({"content": p} for p in pieces)]
             for n, delta in enumerate(deltas):
+                if before_piece is not None:
+                    before_piece(n)
                 self._event(
                     chunk | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 )

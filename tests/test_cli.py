@@ -32,7 +32,7 @@ def test_serve_embedded_default(served: str, tmp_path: Path) -> None:
     with httpx.Client(base_url=served, timeout=10) as client:
         ready = client.get("/readyz").json()
         assert ready["status"] == "ready"
-        assert ready["checks"].keys() == {"database", "queue", "llm", "embeddings"}
+        assert ready["checks"].keys() == {"database", "queue", "llm", "embeddings", "ingestion"}
         docs = client.get("/docs")
         assert docs.status_code == 200 and "/static/docs/swagger-ui-bundle.js" in docs.text
         assert client.get("/static/docs/swagger-ui-bundle.js").status_code == 200

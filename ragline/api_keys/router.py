@@ -7,11 +7,17 @@ from fastapi import APIRouter, Response, status
 from ragline.api_keys import service
 from ragline.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from ragline.deps import CurrentUser, SessionDep
+from ragline.kit.responses import JSON_BODY, SIGNED_IN, VALIDATION, errors_for
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(prefix="/api-keys", tags=["api-keys"], responses=errors_for(SIGNED_IN))
 
 
-@router.post("", response_model=ApiKeyCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ApiKeyCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors_for(service.TooManyApiKeys, JSON_BODY),
+)
 async def create_api_key(
     user: CurrentUser, session: SessionDep, data: ApiKeyCreate
 ) -> ApiKeyCreated:
@@ -27,7 +33,11 @@ async def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyOu
     return [ApiKeyOut.model_validate(key) for key in keys]
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors_for(service.ApiKeyNotFound, VALIDATION),
+)
 async def revoke_api_key(user: CurrentUser, session: SessionDep, key_id: uuid.UUID) -> Response:
     """Revoke a key at once. 404 for an unknown or already revoked key."""
     await service.revoke_key(session=session, user=user, key_id=key_id)

@@ -6,10 +6,13 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints, field_validator
 
+from ragline.kit.text import SingleLine
 from ragline.models import ApiKeyScope
 from ragline.models.base import utcnow
 
-KeyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+KeyName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine
+]
 
 
 class ApiKeyCreate(BaseModel):

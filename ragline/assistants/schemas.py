@@ -4,13 +4,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StringConstraints,
+    model_validator,
+)
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-Context = Annotated[str, StringConstraints(max_length=20_000)]
-ModelName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+from ragline.kit.text import FreeText, SingleLine
+
+# Strict as the OpenAPI schema reads: a number is a JSON number (not `false`, not "0.5"),
+# a boolean is true or false (not 0), a name has no control character (see kit.text).
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine
+]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), FreeText]
+Context = Annotated[str, StringConstraints(max_length=20_000), FreeText]
+ModelName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SingleLine
+]
+Temperature = Annotated[StrictFloat, Field(ge=0.0, le=2.0)]
 
 
 class ChatCreate(BaseModel):
@@ -35,7 +51,7 @@ class ChatUpdate(BaseModel):
     context: Context | None = None
     temperature: Temperature | None = None
     model: ModelName | None = None
-    remove_avatar: bool = False
+    remove_avatar: StrictBool = False
 
     @model_validator(mode="after")
     def _no_nulls(self) -> ChatUpdate:

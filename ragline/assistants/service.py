@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, Select
@@ -69,8 +69,15 @@ async def _page(
 
 
 async def create_chat(
-    *, session: AsyncSession, owner: User, data: ChatCreate, avatar: Avatar | None
+    *,
+    session: AsyncSession,
+    owner: User,
+    data: ChatCreate,
+    avatar: Avatar | None,
+    check_context: Callable[[str], None],
 ) -> ChatRead:
+    """``check_context`` raises (422) for a system prompt the model's window cannot hold."""
+    check_context(data.context)
     chat = Chat(owner_id=owner.id, **data.model_dump())
     if avatar is not None:
         chat.avatar, chat.avatar_mime = avatar.content, avatar.mime
@@ -102,8 +109,11 @@ async def update_chat(
     chat_id: uuid.UUID,
     data: ChatUpdate,
     avatar: Avatar | None,
+    check_context: Callable[[str], None],
 ) -> ChatRead:
     chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+    if data.context is not None:
+        check_context(data.context)
     for name, value in data.model_dump(exclude_unset=True, exclude={"remove_avatar"}).items():
         setattr(chat, name, value)
     if data.remove_avatar:
@@ -118,8 +128,9 @@ async def update_chat(
 async def delete_chat(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID, documents: Documents
 ) -> None:
-    """Rows go at once, with a purge row per file (committed here, before the purges are
-    queued: see ``documents.service.delete_file``)."""
+    """Rows go at once, with a purge row per file and one for the chat's own collection and
+    keyword table (committed here, before the purges are queued: see
+    ``documents.service.delete_file``)."""
     from ragline.documents.service import mark_chat_files_for_purge
 
     chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)

@@ -13,7 +13,8 @@ from ragline.auth.ratelimit import Limit
 from ragline.auth.schemas import Me
 from ragline.auth.sessions import SessionStoreUnavailable
 from ragline.deps import CurrentPrincipal, CurrentUser, SessionDep
-from ragline.errors import NotFound, ServiceUnavailable
+from ragline.errors import Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from ragline.kit.responses import RATE_LIMITED, SIGNED_IN, errors_for
 from ragline.lifespan import app_state
 
 router = APIRouter(tags=["auth"])
@@ -36,7 +37,12 @@ def _services(request: Request) -> signin.SigninServices:
     return services
 
 
-@router.get("/signin", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/signin",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=errors_for(SigninNotConfigured, RATE_LIMITED, ServiceUnavailable),
+)
 async def sign_in(request: Request) -> RedirectResponse:
     """Redirect to Entra ID (authorization code + PKCE, state, nonce)."""
     services = _services(request)
@@ -49,7 +55,12 @@ async def sign_in(request: Request) -> RedirectResponse:
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/redirect", status_code=302, response_class=RedirectResponse)
+@router.get(
+    "/redirect",
+    status_code=302,
+    response_class=RedirectResponse,
+    responses=errors_for(SigninNotConfigured, Unauthorized, Forbidden, ServiceUnavailable),
+)
 async def redirect(
     request: Request,
     session: SessionDep,
@@ -83,8 +94,11 @@ async def redirect(
     return response
 
 
-@router.post("/logout", status_code=303, response_class=RedirectResponse)
-@router.get("/logout", status_code=303, response_class=RedirectResponse)
+_LOGOUT = errors_for(SigninNotConfigured, Forbidden, ServiceUnavailable)
+
+
+@router.post("/logout", status_code=303, response_class=RedirectResponse, responses=_LOGOUT)
+@router.get("/logout", status_code=303, response_class=RedirectResponse, responses=_LOGOUT)
 async def logout(request: Request) -> RedirectResponse:
     """End the session, then sign out at Entra (its end-session endpoint), which returns
     to ``FRONTEND_URL`` (straight there when Entra cannot be reached). ``GET`` is kept for
@@ -120,7 +134,7 @@ async def logout(request: Request) -> RedirectResponse:
     return response
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, responses=errors_for(SIGNED_IN))
 async def me(principal: CurrentPrincipal, user: CurrentUser) -> Me:
     """The signed-in user, their groups and ragline roles (from the session or the token;
     Graph is not called)."""
@@ -139,7 +153,10 @@ async def me(principal: CurrentPrincipal, user: CurrentUser) -> Me:
 @router.get(
     "/profile-picture",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}},
+        **errors_for(SIGNED_IN, ProfilePictureNotFound),
+    },
 )
 async def profile_picture(request: Request, user: CurrentUser) -> Response:
     """The photo fetched from Microsoft Graph at sign-in (cached); 404 when there is none."""

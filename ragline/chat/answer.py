@@ -7,11 +7,18 @@ OpenAI-compatible facade (``/v1``) takes it from the client's ``messages``, with
 client's system messages and sampling settings, and stores nothing (:func:`prepare`,
 :func:`stream_answer`).
 
-Storage is a documented exception to "the request owns the transaction": a streamed answer
-outlives the request's session, so the exchange is written in its own transaction when the
-answer completes — the user message and the assistant message with its sources together.
-A generation that fails or is aborted stores the user message and an assistant message
-with status ``error`` (and the reason as its text), never a partial answer as if whole.
+Two documented exceptions to "the request owns the transaction": :func:`prepare` ends the
+request's transaction once it has read what it needs, so no database connection is held
+while the model writes (a chat may take a minute; the pool has a few dozen connections);
+and the exchange is written in its own short transaction when the answer ends
+(:mod:`ragline.chat.storage`) — the user message and the assistant message with its
+sources together. A generation that fails stores an assistant message with status
+``error`` (the reason as its text); one the client leaves mid-way, status ``aborted`` with
+the text it had been sent; never a partial answer as if whole.
+
+Each user has at most ``CHAT_MAX_CONCURRENT_PER_USER`` answers in progress (429 beyond),
+and the prompt is fitted to the model's window (:mod:`ragline.rag.query.budget`): a
+question that cannot fit with the assistant's instructions answers 422.
 
 A whole answer is checked against what the model was given (:mod:`ragline.rag.query.claims`:
 its numbers, dates and names must be in a passage, the question, the user's earlier turns
@@ -21,14 +28,15 @@ or the system prompt); the result travels with it to every endpoint and into sto
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ragline.assistants.service import get_owned_chat
@@ -41,15 +49,23 @@ from ragline.chat.retrieval import (
 )
 from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatParams, ChatRequest, Source
-from ragline.errors import RaglineError, ServiceUnavailable
+from ragline.chat.storage import store_complete, store_unfinished
+from ragline.errors import RaglineError, ServiceUnavailable, Unprocessable
 from ragline.models import Chat, ChatMessage, MessageRole, MessageStatus, User
 from ragline.models.base import utcnow
 from ragline.rag.llm.base import ChatMessage as Turn
-from ragline.rag.llm.base import GenerationParams, LLMError, LLMUnavailable, Usage
+from ragline.rag.llm.base import (
+    GenerationParams,
+    LLMContextExceeded,
+    LLMError,
+    LLMUnavailable,
+    Usage,
+)
+from ragline.rag.query.budget import PromptBudget, PromptTooLong, fit_prompt
 from ragline.rag.query.claims import ClaimCheck, check_claims
 from ragline.rag.query.followup import needs_history
-from ragline.rag.query.memory import fit_history, standalone_question
-from ragline.rag.query.prompt import GROUNDING, build_messages, passages
+from ragline.rag.query.memory import standalone_question
+from ragline.rag.query.prompt import GROUNDING, passages
 
 logger = logging.getLogger(__name__)
 HISTORY_MESSAGES = 40
@@ -63,6 +79,23 @@ class LLMUnavailableError(ServiceUnavailable):
 
 class GenerationFailed(RaglineError):
     status_code = 502
+
+
+class QuestionTooLong(Unprocessable):
+    """The question and the assistant's instructions leave the answer no room in the
+    model's context window."""
+
+    code = "context_length_exceeded"
+
+    @classmethod
+    def of(cls, exc: PromptTooLong | None = None, reason: str = "") -> QuestionTooLong:
+        if exc is None:
+            return cls(f"The prompt does not fit the model's context window: {reason}")
+        return cls(
+            f"The question and the assistant's instructions need about {exc.needed} tokens; "
+            f"the model's context window leaves {exc.available} for the prompt "
+            "(LLM_CONTEXT_TOKENS less the answer's LLM_MAX_TOKENS). Shorten the question."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +132,13 @@ class PreparedAnswer:
     """The retrieved passages as the prompt gives them: what the answer's claims need."""
     context: list[str]
     """Other text the answer may repeat: system prompt, question, the user's earlier turns."""
+    release: Callable[[], None] | None = None
+    """Frees the user's answer slot; :meth:`free` calls it once."""
+
+    def free(self) -> None:
+        release, self.release = self.release, None
+        if release is not None:
+            release()
 
 
 @dataclass
@@ -163,49 +203,92 @@ async def prepare(
     first, user and assistant turns). ``embedding``: the question's, if the caller started
     it. A follow-up that needs the conversation (:func:`needs_history`) is searched as
     asked and as the model rewrites it, the two rankings fused; any other question only as
-    asked, without a model call."""
+    asked, without a model call. Holds one of the user's answer slots (429 if none is
+    free) until the answer's generation ends; ends the request's transaction."""
     asked_at = utcnow()
     if embedding is None:
         embedding = embed_early(runtime, question.text)  # overlaps the database work
     try:
-        chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
-        scope = await search_scope(
-            session=session, owner=owner, chat_id=chat_id, params=question.params
-        )
+        runtime.generations.acquire(owner.id)
     except BaseException:
         embedding.cancel()
         raise
+    try:
+        return await _prepare(
+            session, owner, chat_id, question, history, runtime, embedding, asked_at
+        )
+    except BaseException:
+        embedding.cancel()
+        runtime.generations.release(owner.id)
+        raise
+
+
+async def _prepare(
+    session: AsyncSession,
+    owner: User,
+    chat_id: uuid.UUID,
+    question: Question,
+    history: Sequence[Turn],
+    runtime: ChatRuntime,
+    embedding: asyncio.Task[list[float]],
+    asked_at: datetime,
+) -> PreparedAnswer:
+    chat = await get_owned_chat(session=session, owner=owner, chat_id=chat_id)
+    scope = await search_scope(
+        session=session, owner=owner, chat_id=chat_id, params=question.params
+    )
+    params = _generation_params(chat, question.sampling, runtime.settings.llm_max_tokens)
+    model = chat.model
+    owner_id = owner.id
+    # Nothing more is read: the connection goes back to the pool before the model runs.
+    await session.commit()
+    system_prompt = "\n\n".join(
+        part for part in (chat.context.strip(), question.instructions.strip()) if part
+    )
+    budget = PromptBudget(
+        window=runtime.settings.llm_context_tokens,
+        answer_tokens=params.max_tokens,
+        count=runtime.prompt_tokens,
+    )
+    try:
+        await runtime.in_thread(budget.check, system_prompt, question.text)
+    except PromptTooLong as exc:
+        raise QuestionTooLong.of(exc) from exc
     k = runtime.settings.retrieval_top_k
     if history and needs_history(question.text):
-        rewrite = _standalone(runtime, history, question.text, chat.model)
+        rewrite = _standalone(runtime, history, question.text, model)
         chunks = await retrieve_follow_up(
             runtime, question.text, rewrite, scope, k=k, embedding=embedding
         )
     else:
         chunks = await retrieve(runtime, question.text, scope, k=k, embedding=embedding)
-    turns = fit_history(
-        history, budget=runtime.settings.history_token_budget, count_tokens=runtime.count_tokens
-    )
-    system_prompt = "\n\n".join(
-        part for part in (chat.context.strip(), question.instructions.strip()) if part
+    fitted = await runtime.in_thread(
+        functools.partial(
+            fit_prompt,
+            budget,
+            system_prompt=system_prompt,
+            history=history,
+            chunks=chunks,
+            question=question.text,
+            history_tokens=runtime.settings.history_token_budget,
+        )
     )
     return PreparedAnswer(
-        owner_id=owner.id,
+        owner_id=owner_id,
         chat_id=chat_id,
         question=question.text,
         asked_at=asked_at,
-        messages=build_messages(
-            system_prompt=system_prompt, history=turns, chunks=chunks, question=question.text
-        ),
-        params=_generation_params(chat, question.sampling, runtime.settings.llm_max_tokens),
-        sources=[to_source(chunk) for chunk in chunks],
-        passages=passages(chunks),
+        messages=fitted.messages,
+        params=params,
+        sources=[to_source(chunk) for chunk in fitted.chunks],
+        passages=passages(fitted.chunks),
         context=[
             system_prompt,
             GROUNDING,
             question.text,
             *(turn.content for turn in history if turn.role == "user"),
         ],
+        release=functools.partial(runtime.generations.release, owner_id),
     )
 
 
@@ -213,7 +296,9 @@ async def stream_answer(
     prepared: PreparedAnswer, *, runtime: ChatRuntime
 ) -> AsyncGenerator[Delta | Answered, None]:
     """Pieces as they come, then :class:`Answered`; nothing is stored. Raises
-    :class:`LLMUnavailableError` (nothing generated) or :class:`GenerationFailed`."""
+    :class:`LLMUnavailableError` (nothing generated), :class:`QuestionTooLong` (the model
+    refused the prompt's length) or :class:`GenerationFailed`. Frees the user's answer
+    slot when it ends."""
     usage = Usage()
     pieces: list[str] = []
     try:
@@ -222,8 +307,12 @@ async def stream_answer(
             yield Delta(piece)
     except LLMUnavailable as exc:
         raise LLMUnavailableError(str(exc)) from exc
+    except LLMContextExceeded as exc:
+        raise QuestionTooLong.of(reason=str(exc)) from exc
     except LLMError as exc:
         raise GenerationFailed(str(exc)) from exc
+    finally:
+        prepared.free()
     text = "".join(pieces)
     claims = check_claims(text, prepared.passages, prepared.context)  # 1-2 ms: 5 passages
     yield Answered(text=text, sources=prepared.sources, usage=usage, claims=claims)
@@ -236,27 +325,35 @@ async def generate(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[Delta | Finished]:
     """:func:`stream_answer`, ending with :class:`Finished` once the exchange is stored; a
-    generation that fails or is aborted is stored as an error exchange."""
+    generation that fails is stored as an error exchange, one the client leaves (or the
+    server cancels) as ``aborted`` with the text sent so far."""
     stored = False
+    sent: list[str] = []
     try:
         async with aclosing(stream_answer(prepared, runtime=runtime)) as events:
             async for event in events:
                 if isinstance(event, Delta):
                     yield event
+                    sent.append(event.text)
                     continue
-                message_id = await _store_complete(sessionmaker, prepared, event)
+                message_id = await store_complete(sessionmaker, prepared, event)
                 stored = True
                 yield Finished(
                     event.text, event.sources, event.usage, event.claims, message_id=message_id
                 )
-    except (LLMUnavailableError, GenerationFailed) as exc:
+    except (LLMUnavailableError, GenerationFailed, QuestionTooLong) as exc:
         stored = True
-        await _store_failed(sessionmaker, prepared, str(exc))
+        await store_unfinished(
+            sessionmaker, prepared, text=str(exc.detail), status=MessageStatus.ERROR
+        )
         raise
     finally:
+        prepared.free()  # a generator closed before its first step never ran stream_answer
         if not stored:  # aborted: the client left, or the task was cancelled
             await asyncio.shield(
-                _store_failed(sessionmaker, prepared, "the answer was aborted before it ended")
+                store_unfinished(
+                    sessionmaker, prepared, text="".join(sent), status=MessageStatus.ABORTED
+                )
             )
 
 
@@ -274,8 +371,8 @@ def _generation_params(chat: Chat, sampling: Sampling, max_tokens: int) -> Gener
 
 
 async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> list[Turn]:
-    """Recent exchanges, oldest first; a failed exchange (its answer has status ``error``)
-    is left out, question included."""
+    """Recent exchanges, oldest first; a failed or unfinished exchange (its answer has
+    status ``error`` or ``aborted``) is left out, question included."""
     rows = (
         await session.scalars(
             select(ChatMessage)
@@ -287,7 +384,7 @@ async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> li
     turns: list[Turn] = []
     skip_question = False
     for row in rows:  # newest first: an error answer comes before its question
-        if row.status is MessageStatus.ERROR:
+        if row.status is not MessageStatus.COMPLETE:  # failed, or left unfinished
             skip_question = True
         elif row.role is MessageRole.USER and skip_question:
             skip_question = False
@@ -308,56 +405,3 @@ async def _standalone(
     except (LLMUnavailable, LLMError) as exc:
         logger.warning("could not rewrite the follow-up question: %s", exc)
         return question
-
-
-async def _store_complete(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    prepared: PreparedAnswer,
-    answered: Answered,
-) -> uuid.UUID:
-    async with sessionmaker() as session, session.begin():
-        answer = await _exchange(
-            session, prepared, text=answered.text, status=MessageStatus.COMPLETE
-        )
-        answer.sources = [source.model_dump() for source in prepared.sources]
-        answer.prompt_tokens = answered.usage.prompt_tokens or None
-        answer.completion_tokens = answered.usage.completion_tokens or None
-        answer.supported = answered.claims.supported
-        answer.unsupported = [asdict(span) for span in answered.claims.unsupported]
-    return answer.id
-
-
-async def _store_failed(
-    sessionmaker: async_sessionmaker[AsyncSession], prepared: PreparedAnswer, reason: str
-) -> None:
-    try:
-        async with sessionmaker() as session, session.begin():
-            await _exchange(session, prepared, text=reason, status=MessageStatus.ERROR)
-    except Exception:
-        logger.exception("could not store the failed exchange of chat %s", prepared.chat_id)
-
-
-async def _exchange(
-    session: AsyncSession, prepared: PreparedAnswer, *, text: str, status: MessageStatus
-) -> ChatMessage:
-    """Add the user message and the assistant message; touch the chat."""
-    common = {"owner_id": prepared.owner_id, "chat_id": prepared.chat_id}
-    question = ChatMessage(
-        **common, role=MessageRole.USER, text=prepared.question, created_at=prepared.asked_at
-    )
-    answer = ChatMessage(
-        **common,
-        id=uuid.uuid4(),
-        role=MessageRole.ASSISTANT,
-        text=text,
-        status=status,
-        sources=[],
-        created_at=max(utcnow(), prepared.asked_at + timedelta(microseconds=1)),
-    )
-    session.add_all([question, answer])
-    await session.execute(
-        update(Chat)
-        .where(Chat.id == prepared.chat_id, Chat.owner_id == prepared.owner_id)
-        .values(last_interacted_at=answer.created_at)
-    )
-    return answer

@@ -19,13 +19,31 @@ from ragline.chat.schemas import (
 from ragline.chat.schemas import Usage as UsageRead
 from ragline.chat.sse import event_stream
 from ragline.deps import CurrentUser, SessionDep, rate_limited
+from ragline.errors import ChatNotFound, Unprocessable
 from ragline.kit.pagination import Page, PageDep
+from ragline.kit.responses import JSON_BODY, RATE_LIMITED, SIGNED_IN, VALIDATION, errors_for
 from ragline.lifespan import app_state
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], responses=errors_for(SIGNED_IN))
+# Answering: over the rate or concurrent-generation limit (429), a question the model's
+# window cannot hold (422), the model or a store down (503), the model failing (502).
+_ANSWER = (
+    ChatNotFound,
+    VALIDATION,
+    Unprocessable,
+    *RATE_LIMITED,
+    *JSON_BODY,
+    answer.LLMUnavailableError,
+    retrieval.StoresUnavailable,
+    answer.GenerationFailed,
+)
 
 
-@router.get("/messages/{chat_id}", response_model=Page[MessageRead])
+@router.get(
+    "/messages/{chat_id}",
+    response_model=Page[MessageRead],
+    responses=errors_for(ChatNotFound, VALIDATION),
+)
 async def list_messages(
     user: CurrentUser,
     session: SessionDep,
@@ -39,7 +57,11 @@ async def list_messages(
     )
 
 
-@router.post("/chats/{chat_id}/search", response_model=SearchResponse)
+@router.post(
+    "/chats/{chat_id}/search",
+    response_model=SearchResponse,
+    responses=errors_for(ChatNotFound, JSON_BODY, retrieval.StoresUnavailable),
+)
 async def search(
     request: Request,
     user: CurrentUser,
@@ -59,7 +81,10 @@ async def search(
 
 
 @router.post(
-    "/chats/{chat_id}/chat", response_model=ChatAnswer, dependencies=[rate_limited(Limit.CHAT)]
+    "/chats/{chat_id}/chat",
+    response_model=ChatAnswer,
+    dependencies=[rate_limited(Limit.CHAT)],
+    responses=errors_for(_ANSWER),
 )
 async def chat(
     request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest
@@ -94,7 +119,7 @@ async def chat(
     "/chats/{chat_id}/chat/stream",
     response_class=StreamingResponse,
     dependencies=[rate_limited(Limit.CHAT)],
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors_for(_ANSWER)},
 )
 async def chat_stream(
     request: Request, user: CurrentUser, session: SessionDep, chat_id: uuid.UUID, body: ChatRequest

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
+from ragline.kit.strict import JsonInt
+from ragline.kit.text import FreeText
 from ragline.models import MessageRole, MessageStatus
 from ragline.rag.query.claims import ClaimCheck
 
@@ -53,7 +55,7 @@ class MessageRead(BaseModel):
 
 
 class FileSelection(BaseModel):
-    queried: bool = False
+    queried: StrictBool = False
 
 
 class ChatParams(BaseModel):
@@ -72,7 +74,7 @@ class ChatParams(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=20_000)
+    text: Annotated[str, FreeText] = Field(min_length=1, max_length=20_000)
     params: ChatParams = Field(default_factory=ChatParams)
 
     @field_validator("text")
@@ -84,8 +86,8 @@ class ChatRequest(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str = Field(min_length=1, max_length=2_000)
-    k: int | None = Field(default=None, ge=1, le=100)
+    query: Annotated[str, FreeText] = Field(min_length=1, max_length=2_000)
+    k: JsonInt | None = Field(default=None, ge=1, le=100)
     mode: Literal["hybrid", "dense", "keyword"] = "hybrid"
     params: ChatParams = Field(default_factory=ChatParams)
 

@@ -25,7 +25,9 @@ def sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
-def build_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def build_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = 30.0, echo: bool = False
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -38,17 +40,26 @@ def build_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncE
             connect_args={"timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            pool_timeout=pool_timeout,
         )
         event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
     )
 
 
 def engine_from_settings(settings: Settings) -> AsyncEngine:
     return build_engine(
-        settings.sqlalchemy_url, pool_size=settings.db_pool_size, echo=settings.db_echo
+        settings.sqlalchemy_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        echo=settings.db_echo,
     )
 
 

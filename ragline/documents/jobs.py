@@ -10,7 +10,9 @@ until the old one notices (at its next write) and releases it, so two versions o
 never ingested at once. A worker that dies loses its lease; start-up recovery and the
 periodic reaper re-queue such files, and the pipeline's deterministic chunk ids make the
 re-run overwrite rather than duplicate. Permanent errors (bad file) fail at once; transient ones
-(provider or store down) are retried with exponential backoff until ``ingest_max_attempts``.
+are retried with exponential backoff until ``ingest_max_attempts``, and a dependency that is
+down (database, Redis, Chroma server, provider) is waited out without spending an attempt
+(:mod:`ragline.documents.retries`; the lease statements: :mod:`ragline.documents.leases`).
 """
 
 from __future__ import annotations
@@ -21,32 +23,37 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
-from sqlalchemy import ColumnElement, Engine, or_, select, tuple_, update
+from llama_index.core.schema import Document
+from sqlalchemy import Engine, or_, select, tuple_, update
 
 from ragline.config import Settings
+from ragline.documents.leases import finish_statement, update_statement
+from ragline.documents.retries import ACTIVE, retry_or_fail
 from ragline.documents.storage import FileStorage
-from ragline.models import ChatFile, FileStatus
+from ragline.models import Chat, ChatFile, FileStatus
 from ragline.models.base import utcnow
 from ragline.rag.embeddings.base import Embedder
 from ragline.rag.ingest.errors import IngestError
 from ragline.rag.ingest.guards import IngestLimits
+from ragline.rag.ingest.parse.budget import ParseCancelled, ParsePool
 from ragline.rag.ingest.pipeline import (
     ChangePlan,
     FileJob,
+    FileParser,
     prepare_file,
     sweep_keyword_leftovers,
 )
-from ragline.rag.ingest.sink import FileWork, IngestSink
-from ragline.rag.ingest.store import Stores, remove_file
+from ragline.rag.ingest.sink import FileWork, IngestSink, WorkObsolete
+from ragline.rag.ingest.sniff import DetectedType
+from ragline.rag.ingest.store import Stores, remove_chat, remove_file
 
 logger = logging.getLogger(__name__)
-ACTIVE = (FileStatus.QUEUED, FileStatus.PARSING, FileStatus.EMBEDDING)
 LEASE_BUSY_RETRY_S = 5.0
 
 
-class JobObsolete(Exception):
+class JobObsolete(WorkObsolete):
     """The file was deleted or replaced by a newer version while the job ran."""
 
 
@@ -60,34 +67,7 @@ class WorkerContext:
     limits: IngestLimits
     sink: IngestSink
     retry: Callable[[str, int, float], None]  # re-enqueue (file_id, version) after a delay
-
-
-def _current(file_id: uuid.UUID, version: int) -> ColumnElement[bool]:
-    return (ChatFile.id == file_id) & (ChatFile.version == version)
-
-
-def _held(file_id: uuid.UUID, version: int, token: str) -> ColumnElement[bool]:
-    return _current(file_id, version) & (ChatFile.lease_token == token)
-
-
-def _update_statement(
-    file_id: uuid.UUID, version: int, token: str, lease_seconds: int, **values: object
-) -> Any:
-    lease = utcnow() + timedelta(seconds=lease_seconds)
-    return (
-        update(ChatFile)
-        .where(_held(file_id, version, token))
-        .values(lease_expires_at=lease, updated_at=utcnow(), **values)
-    )
-
-
-def _finish_statement(file_id: uuid.UUID, version: int, token: str, **values: object) -> Any:
-    """Final write of a job (or back to ``queued`` for a retry); releases the lease."""
-    return (
-        update(ChatFile)
-        .where(_held(file_id, version, token))
-        .values(lease_expires_at=None, lease_token=None, updated_at=utcnow(), **values)
-    )
+    parser: ParsePool  # parses each file in a parse process, under a CPU and memory budget
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +153,9 @@ def claim_many(
 
 def _abandon(context: WorkerContext, claimed: Claim) -> None:
     """This job's file was deleted or replaced: release the lease so the next version's job
-    can start, and remove anything written for a file that no longer exists."""
+    can start, and remove anything written for a file that no longer exists — and, when its
+    assistant is gone too, the assistant's collection and keyword table that a write of
+    this job may have created again after the purge dropped them."""
     file_id, token = claimed.file_id, claimed.token
     with context.engine.begin() as connection:
         connection.execute(
@@ -182,8 +164,25 @@ def _abandon(context: WorkerContext, claimed: Claim) -> None:
             .values(lease_expires_at=None, lease_token=None)
         )
         exists = connection.execute(select(ChatFile.id).where(ChatFile.id == file_id)).first()
+        chat = connection.execute(
+            select(Chat.id).where(Chat.id == uuid.UUID(claimed.job.chat_id))
+        ).first()
     if exists is None:
         remove_file(context.stores, chat_id=claimed.job.chat_id, file_id=str(file_id))
+    if chat is None:
+        remove_chat(context.stores, chat_id=claimed.job.chat_id)
+
+
+def obsolete_works(context: WorkerContext, works: Sequence[FileWork]) -> list[FileWork]:
+    """The works whose job no longer holds its file at its version (deleted, replaced,
+    taken over): the sink's check before and after each write (one query)."""
+    claims: list[Claim] = [work.payload[0] for work in works]  # type: ignore[index]
+    query = select(ChatFile.id, ChatFile.version, ChatFile.lease_token)
+    with context.engine.begin() as connection:
+        rows = connection.execute(query.where(ChatFile.id.in_({c.file_id for c in claims})))
+        current = set(rows.tuples())
+    mine = [(c.file_id, c.version, c.token) for c in claims]
+    return [work for work, held in zip(works, mine, strict=True) if held not in current]
 
 
 def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
@@ -205,12 +204,15 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
                 chunk_size=context.settings.chunk_size,
                 fresh=claimed.fresh,
                 settled=claimed.settled,
+                parser=_budgeted_parser(context, claimed),
             )
+        except ParseCancelled:  # deleted or replaced while it was parsed
+            _abandon(context, claimed)
         except IngestError as exc:
             logger.info("ingest %s failed: %s", claimed.file_id, exc.reason)
             failed.append((claimed, exc.reason))
         except Exception as exc:
-            _retry_or_fail(context, claimed, exc)
+            retry_or_fail(context, claimed, exc)
         else:
             prepared.append((claimed, plan))
     started: list[tuple[Claim, ChangePlan]] = []
@@ -218,7 +220,7 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
     with context.engine.begin() as connection:
         for claimed, reason in failed:
             connection.execute(
-                _finish_statement(
+                finish_statement(
                     claimed.file_id,
                     claimed.version,
                     claimed.token,
@@ -228,7 +230,7 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
             )
         for claimed, plan in prepared:
             result = connection.execute(
-                _update_statement(
+                update_statement(
                     claimed.file_id,
                     claimed.version,
                     claimed.token,
@@ -251,13 +253,37 @@ def run_jobs(context: WorkerContext, files: Sequence[tuple[str, int]]) -> None:
         context.sink.submit(_work(context, claimed, plan))
 
 
+def _budgeted_parser(context: WorkerContext, claimed: Claim) -> FileParser:
+    """Parse in the pool; while a parse runs (checked every ``budget.CHECK_S``), extend
+    the lease, and once that fails (the file was deleted, replaced or taken over) kill the
+    parse. A small file is parsed before the first check: no query."""
+
+    def go_on() -> bool:
+        with context.engine.begin() as connection:
+            return bool(
+                connection.execute(
+                    update_statement(
+                        claimed.file_id,
+                        claimed.version,
+                        claimed.token,
+                        context.settings.ingest_lease_seconds,
+                    )
+                ).rowcount
+            )
+
+    def parse(path: Path, detected: DetectedType, *, limits: IngestLimits) -> list[Document]:
+        return context.parser.parse(path, detected, limits=limits, go_on=go_on)
+
+    return parse
+
+
 def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
     kept = len(plan.kept)
 
     def on_progress(stored: int) -> None:
         with context.engine.begin() as connection:
             result = connection.execute(
-                _update_statement(
+                update_statement(
                     claimed.file_id,
                     claimed.version,
                     claimed.token,
@@ -269,10 +295,14 @@ def _work(context: WorkerContext, claimed: Claim, plan: ChangePlan) -> FileWork:
             raise JobObsolete()
 
     def on_error(exc: BaseException) -> None:
-        if isinstance(exc, JobObsolete):
-            _abandon(context, claimed)
+        """Runs on the sink's threads: must not raise (see ``_retry_or_fail``)."""
+        if isinstance(exc, WorkObsolete):
+            try:
+                _abandon(context, claimed)
+            except Exception:  # the database is down: the lease expires, the reaper sees
+                logger.exception("ingest %s: could not release its lease", claimed.file_id)
         elif isinstance(exc, Exception):
-            _retry_or_fail(context, claimed, exc)
+            retry_or_fail(context, claimed, exc)
 
     return FileWork(
         key=claimed.job.file_id,
@@ -307,7 +337,7 @@ def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
     with context.engine.begin() as connection:
         for _, claimed, plan in done:
             result = connection.execute(
-                _finish_statement(
+                finish_statement(
                     claimed.file_id,
                     claimed.version,
                     claimed.token,
@@ -336,56 +366,3 @@ def finish_works(context: WorkerContext, works: Sequence[FileWork]) -> None:
             len(plan.kept),
             len(plan.stale),
         )
-
-
-def _retry_or_fail(context: WorkerContext, claimed: Claim, exc: Exception) -> None:
-    """Transient failure: back off exponentially and try again, or give up and say why."""
-    settings = context.settings
-    attempt = claimed.attempts + 1
-    reason = f"{type(exc).__name__}: {exc}"[:500]
-    file_id, version, token = claimed.file_id, claimed.version, claimed.token
-    if attempt >= settings.ingest_max_attempts:
-        logger.error(
-            "ingest %s v%s gave up after %d attempts: %s", file_id, version, attempt, reason
-        )
-        values: dict[str, object] = {
-            "status": FileStatus.FAILED,
-            "error": f"gave up after {attempt} attempts; last error: {reason}",
-        }
-    else:
-        delay = settings.ingest_retry_base_seconds * 2 ** (attempt - 1)
-        logger.warning(
-            "ingest %s v%s attempt %d failed, retry in %.1fs: %s",
-            file_id,
-            version,
-            attempt,
-            delay,
-            reason,
-        )
-        values = {
-            "status": FileStatus.QUEUED,
-            "error": f"attempt {attempt} failed ({reason}); retrying",
-        }
-    with context.engine.begin() as connection:
-        written = connection.execute(
-            _finish_statement(file_id, version, token, attempts=attempt, **values)
-        ).rowcount
-    if written and values["status"] is FileStatus.QUEUED:
-        context.retry(str(file_id), version, delay)
-
-
-def recoverable_files(engine: Engine, *, include_leased: bool) -> list[tuple[str, int]]:
-    """Files to (re-)queue: not final and, unless ``include_leased``, without a live lease."""
-    now = utcnow()
-    condition: ColumnElement[bool] = ChatFile.status.in_(ACTIVE)
-    if not include_leased:
-        condition = condition & or_(
-            ChatFile.lease_expires_at.is_(None), ChatFile.lease_expires_at < now
-        )
-    with engine.begin() as connection:
-        if include_leased:  # a single process restarting: earlier leases are its own, dead
-            connection.execute(
-                update(ChatFile).where(condition).values(lease_expires_at=None, lease_token=None)
-            )
-        rows = connection.execute(select(ChatFile.id, ChatFile.version).where(condition)).all()
-    return [(str(row.id), int(row.version)) for row in rows]

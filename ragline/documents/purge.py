@@ -6,6 +6,11 @@ retrieval at once, while Chroma takes about 0.2 ms per vector to delete (seconds
 10 MB file). The purge row is the truth, not the queue message: start-up recovery and the
 periodic reaper re-send purges still pending, and a purge is idempotent, so running it
 twice is harmless.
+
+Deleting an assistant also adds a row of its own (``file_id`` = ``chat_id``, no bytes): its
+collection and keyword table go even when it has no file left (earlier file deletes leave
+them, empty). A job still writing when the purge ran removes what it wrote afterwards
+(:mod:`ragline.rag.ingest.sink`: the delete wins).
 """
 
 from __future__ import annotations
@@ -38,14 +43,16 @@ def run_purges(
         if row is None:
             continue  # already purged
         chat_id = str(row.chat_id)
-        remove_file(stores, chat_id=chat_id, file_id=file_id)
-        storage.delete(row.storage_key)
+        if file_id != chat_id:  # the row of a file, not its deleted assistant's own
+            remove_file(stores, chat_id=chat_id, file_id=file_id)
+            storage.delete(row.storage_key)
+        with engine.begin() as connection:
+            chat = connection.execute(select(Chat.id).where(Chat.id == row.chat_id)).first()
+        if chat is None:  # the assistant was deleted: its collection, keyword table and
+            remove_chat(stores, chat_id=chat_id)  # version row go before its purge row
         with engine.begin() as connection:
             connection.execute(delete(FilePurge).where(FilePurge.file_id == uuid.UUID(file_id)))
-            chat_gone = connection.execute(select(Chat.id).where(Chat.id == row.chat_id)).first()
-        if chat_gone is None:  # the assistant was deleted: drop its (now empty) collection
-            remove_chat(stores, chat_id=chat_id)
-        logger.info("purged deleted file %s", file_id)
+        logger.info("purged deleted %s %s", "file" if file_id != chat_id else "chat", file_id)
 
 
 def pending_purges(engine: Engine, *, older_than: timedelta | None = None) -> list[str]:

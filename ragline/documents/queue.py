@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 from huey.consumer import Consumer
 
 from ragline.config import QueueBackend, Settings
-from ragline.documents.jobs import WorkerContext, recoverable_files, run_jobs
+from ragline.documents.jobs import WorkerContext, run_jobs
 from ragline.documents.purge import pending_purges, run_purges
+from ragline.documents.retries import OUTAGE_RETRY_S, recoverable_files
+from ragline.kit.outages import unavailable_dependency
 from ragline.rag.ingest import chunk
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,20 @@ def _worker_context() -> WorkerContext:
 
 
 def ingest_job(files: list[tuple[str, int]]) -> None:
-    run_jobs(_worker_context(), [(file_id, int(version)) for file_id, version in files])
+    context = _worker_context()
+    pairs = [(file_id, int(version)) for file_id, version in files]
+    try:
+        run_jobs(context, pairs)
+    except Exception as exc:
+        # The database went away (claiming, or recording the totals): send the message
+        # again rather than lose it until the reaper's round; no attempt is counted, and a
+        # file this job had claimed is taken again when its lease expires.
+        dependency = unavailable_dependency(exc)
+        if dependency is None:
+            raise
+        logger.warning("ingestion waits for the %s (unavailable): %s", dependency, exc)
+        for file_id, version in pairs:
+            context.retry(file_id, version, OUTAGE_RETRY_S)
 
 
 def purge_job(file_ids: list[str]) -> None:
@@ -106,7 +121,6 @@ def build_queue(settings: Settings) -> IngestQueue:
             purge_task = huey.task(
                 name="purge_files", retries=PURGE_RETRIES, retry_delay=PURGE_RETRY_DELAY_S
             )(purge_job)
-            huey.periodic_task(crontab(minute="*"), name="reap_unfinished")(reap_unfinished)
             _queues[key] = IngestQueue(huey=huey, task=task, purge_task=purge_task)
         return _queues[key]
 
@@ -128,14 +142,19 @@ def start_consumer(context: WorkerContext, *, threads: int) -> Consumer:
         queue.huey,
         workers=threads,
         worker_type="thread",
-        periodic=True,
+        periodic=False,  # the reaper has a thread of its own (``Reaper``)
         shutdown_timeout=10,
         max_delay=0.5,  # poll at least twice a second: an upload starts within 0.5 s
     )
     consumer.start()
+    global _reaper
+    _reaper = Reaper(context.settings.ingest_reap_seconds)
     if context.settings.ingest_warm_up:
         threading.Thread(
             target=warm_up, args=(context,), name="ingest-warm-up", daemon=True
+        ).start()
+        threading.Thread(
+            target=warm_up_parsers, args=(context,), name="parse-warm-up", daemon=True
         ).start()
     return consumer
 
@@ -153,13 +172,53 @@ def warm_up(context: WorkerContext) -> None:
         )
 
 
+class Reaper:
+    """Runs ``reap_unfinished`` every ``interval_s`` on a thread of its own. It used to be a
+    Huey periodic task, run by the ingestion threads: with both busy (a dense file, a big
+    CSV) it waited behind them, so nothing re-queued a file whose worker had died."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(interval_s,), name="ingest-reaper", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            try:
+                reap_unfinished()
+            except Exception:  # e.g. the database is down: the next round tries again
+                logger.warning("re-queueing unfinished files failed", exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+_reaper: Reaper | None = None
+
+
+def warm_up_parsers(context: WorkerContext) -> None:
+    """Start a parse process (``rag/ingest/parse/budget.py``), so the first file does not
+    wait ~2 s for the parsers' import; a second one starts when two files parse at once."""
+    try:
+        context.parser.warm_up(1)
+    except Exception:
+        logger.warning("parse processes could not start; the first job tries", exc_info=True)
+
+
 def stop_consumer(consumer: Any) -> None:
-    global _context
+    global _context, _reaper
+    if _reaper is not None:
+        _reaper.stop()
+        _reaper = None
     consumer.stop(graceful=True)
     with _context_lock:
         context, _context = _context, None
     if context is not None:
         context.sink.close()
+        context.parser.close()
 
 
 def requeue_unfinished(context: WorkerContext, *, single_process: bool) -> int:

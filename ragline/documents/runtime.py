@@ -13,11 +13,12 @@ from sqlalchemy import Engine, create_engine, event
 
 from ragline.config import Settings
 from ragline.db.engine import sqlite_pragmas
-from ragline.documents.jobs import WorkerContext, finish_works
+from ragline.documents.jobs import WorkerContext, finish_works, obsolete_works
 from ragline.documents.queue import IngestQueue, build_queue
 from ragline.documents.storage import LocalFileStorage
 from ragline.rag.embeddings.lazy import LazyEmbedder
 from ragline.rag.ingest.guards import IngestLimits
+from ragline.rag.ingest.parse.budget import ParseBudget, ParsePool
 from ragline.rag.ingest.sink import IngestSink
 from ragline.rag.ingest.store import Stores
 from ragline.rag.providers import build_embedder, build_stores, ingest_limits
@@ -86,6 +87,7 @@ def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
         documents.stores,
         finisher=lambda works: finish_works(context, works),
         max_batch=settings.embed_batch_size,
+        obsolete=lambda works: obsolete_works(context, works),
     )
     context = WorkerContext(
         settings=settings,
@@ -96,5 +98,8 @@ def worker_context(settings: Settings, documents: Documents) -> WorkerContext:
         limits=documents.limits,
         sink=sink,
         retry=retry,
+        parser=ParsePool(
+            ParseBudget(cpu_seconds=settings.parse_cpu_seconds, memory_mb=settings.parse_memory_mb)
+        ),
     )
     return context

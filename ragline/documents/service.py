@@ -302,13 +302,15 @@ async def delete_file(
 async def mark_chat_files_for_purge(
     *, session: AsyncSession, owner: User, chat_id: uuid.UUID
 ) -> list[str]:
-    """Purge rows for every file of a chat about to be deleted (same transaction); the
-    caller queues the returned ids once it has committed."""
+    """Purge rows for every file of a chat about to be deleted, and one for the chat itself
+    (its id as ``file_id``: its collection and keyword table go even with no file left),
+    in the same transaction; the caller queues the returned ids once it has committed."""
     files = await FileRepository(session, owner_id=owner.id).all_in_chat(chat_id)
     session.add_all(
         FilePurge(file_id=f.id, chat_id=chat_id, storage_key=f.storage_key) for f in files
     )
-    return [str(f.id) for f in files]
+    session.add(FilePurge(file_id=chat_id, chat_id=chat_id, storage_key=""))
+    return [*(str(f.id) for f in files), str(chat_id)]
 
 
 class DuplicateFile(Unprocessable):

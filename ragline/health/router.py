@@ -25,8 +25,9 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """The database, Redis (when configured), the ingestion queue and the Chroma server
-    (when configured) answer: 200, else 503. The chat and embedding models are reported
-    (``degraded`` when unreachable) without failing readiness."""
+    (when configured) answer: 200, else 503. The chat and embedding models (``degraded``
+    when unreachable) and ingestion (``degraded`` when files wait untouched for over a
+    minute: no worker running) are reported without failing readiness."""
     result = await readiness(app_state(request))
     body: dict[str, Any] = {
         "status": "ready" if result.ready else "not_ready",

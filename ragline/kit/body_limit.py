@@ -1,25 +1,37 @@
 """Refuse request bodies over a size limit, before or while they stream in (413, JSON).
 
-Starlette parses multipart bodies into temporary files before the endpoint runs; without
-this, an endless upload would fill the disk first. The limit depends on the path.
+The bytes are counted as they arrive, whatever the Content-Length says (or without one:
+chunked): the request is answered as soon as the count passes the limit, without reading
+the rest. Without this, an endless upload would fill the disk first. The limit depends on
+the path and names the setting that sets it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragline.errors import PayloadTooLarge, error_body, is_openai_path, openai_error
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+class BodyLimit(NamedTuple):
+    max_bytes: int
+    setting: str
+    """What sets it, named in the 413's detail (``UPLOAD_MAX_REQUEST_BYTES``)."""
+
+
+def _too_large(limit: BodyLimit) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is larger than {limit.max_bytes} bytes ({limit.setting}); "
+        "the request was refused and nothing was stored."
+    )
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], BodyLimit]) -> None:
         self.app = app
         self.limit_for = limit_for
 
@@ -29,7 +41,7 @@ class BodyLimitMiddleware:
             return
         limit = self.limit_for(scope["path"])
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit.max_bytes:
                 await _reject(send, limit, openai=is_openai_path(scope["path"]))
                 return
         received = 0
@@ -39,7 +51,7 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit.max_bytes:
                     # Raised inside the app's body parsing: rendered by the error handlers.
                     raise _too_large(limit)
             return message
@@ -47,7 +59,7 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-async def _reject(send: Send, limit: int, *, openai: bool) -> None:
+async def _reject(send: Send, limit: BodyLimit, *, openai: bool) -> None:
     error = _too_large(limit)
     shaped = openai_error(error) if openai else error_body(error.name, error.detail)
     body = json.dumps(shaped).encode()

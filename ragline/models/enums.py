@@ -23,6 +23,7 @@ class MessageRole(StrEnum):
 class MessageStatus(StrEnum):
     COMPLETE = "complete"
     ERROR = "error"
+    ABORTED = "aborted"  # the client left mid-answer: the text it had been sent
 
 
 class ApiKeyScope(StrEnum):

@@ -4,13 +4,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from ragline.auth.ratelimit import Limit
+from ragline.chat.answer import GenerationFailed, LLMUnavailableError
+from ragline.chat.retrieval import StoresUnavailable
 from ragline.deps import CurrentUser, SessionDep, rate_limited
-from ragline.errors import OPENAI_PREFIX
+from ragline.errors import OPENAI_PREFIX, Unprocessable
+from ragline.kit.responses import BODY_LIMIT, RATE_LIMITED, SIGNED_IN, VALIDATION, errors_for
 from ragline.lifespan import app_state
 from ragline.openai_api import service
+from ragline.openai_api.conversation import InvalidRequest
 from ragline.openai_api.schemas import ChatCompletion, CompletionRequest, ModelList
 
-router = APIRouter(prefix=OPENAI_PREFIX, tags=["openai"])
+router = APIRouter(
+    prefix=OPENAI_PREFIX, tags=["openai"], responses=errors_for(SIGNED_IN, openai=True)
+)
 
 
 @router.get("/models", response_model=ModelList)
@@ -23,7 +29,21 @@ async def list_models(user: CurrentUser, session: SessionDep) -> ModelList:
     "/chat/completions",
     response_model=ChatCompletion,
     dependencies=[rate_limited(Limit.CHAT)],
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        **errors_for(
+            InvalidRequest,
+            VALIDATION,
+            service.ModelNotFound,
+            Unprocessable,
+            RATE_LIMITED,
+            BODY_LIMIT,
+            LLMUnavailableError,
+            StoresUnavailable,
+            GenerationFailed,
+            openai=True,
+        ),
+    },
 )
 async def chat_completions(
     request: Request, user: CurrentUser, session: SessionDep, body: CompletionRequest

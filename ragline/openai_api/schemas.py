@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    field_validator,
+)
 
 from ragline.chat.schemas import SUPPORTED, ChatParams, Source, UnsupportedClaim
+from ragline.kit.strict import JsonInt
 
 
 class ModelObject(BaseModel):
@@ -42,7 +50,7 @@ class InputMessage(BaseModel):
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class CompletionRequest(BaseModel):
@@ -62,20 +70,21 @@ class CompletionRequest(BaseModel):
 
     model: str
     messages: list[InputMessage] = Field(min_length=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
+    # Strict as OpenAI's schema reads: numbers are JSON numbers, booleans true or false.
+    temperature: StrictFloat | None = Field(default=None, ge=0, le=2)
+    top_p: StrictFloat | None = Field(default=None, ge=0, le=1)
+    max_tokens: JsonInt | None = Field(default=None, ge=1)
+    max_completion_tokens: JsonInt | None = Field(default=None, ge=1)
     stop: list[str] | None = Field(default=None, max_length=4)
-    n: int | None = Field(default=None, ge=1)
+    n: JsonInt | None = Field(default=None, ge=1)
     response_format: dict[str, Any] | None = None
     tools: list[Any] | None = None
     tool_choice: Any = None
     functions: list[Any] | None = None
     function_call: Any = None
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     params: ChatParams = Field(default_factory=ChatParams)
 
     @field_validator("stop", mode="before")

@@ -94,7 +94,9 @@ def expected_embedding_model(settings: Settings) -> str | None:
 
 def build_embedding_cache(settings: Settings) -> EmbeddingCache:
     if settings.redis_url:
-        return RedisCache(Redis.from_url(settings.redis_url), settings.embedding_cache_ttl_seconds)
+        # Bounded waits: a hung Redis makes a cache miss after 1 s, never a hung search.
+        client = Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=1)
+        return RedisCache(client, settings.embedding_cache_ttl_seconds)
     return MemoryCache(settings.embedding_cache_size)
 
 

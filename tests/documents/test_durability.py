@@ -152,7 +152,10 @@ def test_cli_ingest_through_running_server(tmp_path: Path) -> None:
     (docs / "one.md").write_text("# One\n\nThe first file talks about lighthouses.")
     (docs / "two.txt").write_text(long_text(5))
     (docs / "empty.txt").write_text("")
-    env = embedded_env(tmp_path / "data", free_port())
+    (docs / "large.txt").write_text("Lighthouses are tall. " * 2000)  # 44 kB
+    limits = {"UPLOAD_MAX_BYTES": "32768", "UPLOAD_MAX_REQUEST_BYTES": "262144"}
+    assert (docs / "two.txt").stat().st_size < 32768
+    env = embedded_env(tmp_path / "data", free_port(), **limits)
     with ragline_server(tmp_path, env) as (base, _), httpx.Client(base_url=base) as client:
         chat = client.post("/chats", json={"title": "cli"}, headers=DEV).json()
         result = subprocess.run(
@@ -162,8 +165,9 @@ def test_cli_ingest_through_running_server(tmp_path: Path) -> None:
             text=True,
             timeout=300,
         )
-        assert result.returncode == 1, result.stderr  # empty.txt is rejected
+        assert result.returncode == 1, result.stderr  # empty.txt and large.txt are rejected
         assert "empty.txt: rejected" in result.stderr
+        assert "large.txt: rejected" in result.stderr and "UPLOAD_MAX_BYTES" in result.stderr
         files = client.get(f"/chats/{chat['id']}/files", headers=DEV).json()["items"]
         assert sorted(f["name"] for f in files) == ["one.md", "two.txt"]
         assert all(f["status"] == "indexed" for f in files)

@@ -3,6 +3,7 @@ on embedded Chroma and a real Chroma server, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -286,25 +287,52 @@ async def test_other_users_files_are_not_found(app_client: tuple[httpx.AsyncClie
 async def test_failed_provider_is_retried_then_failed(
     doc_settings: Any, db: Any, tmp_path: Any
 ) -> None:
-    """Embeddings from a server that is down: attempts with backoff, then `failed`."""
+    """Embeddings from a server that answers errors: attempts with backoff, then `failed`;
+    from one that is down (nothing listens): no attempt spent, the file waits, `queued`,
+    saying what for (docs/architecture.md, "Faults")."""
 
     from ragline.config import Provider
+    from tests.fake_providers import FakeProvider, JsonHandler, _serving
     from tests.services import free_port
 
-    down = doc_settings.model_copy(
-        update={
-            "embed_provider": Provider.OLLAMA,
-            "ollama_port": free_port(),
-            "ollama_embed_model": "nomic-embed-text",
-            "ingest_max_attempts": 3,
-        }
-    )
+    class Failing(JsonHandler):
+        def do_POST(self) -> None:  # http.server's naming
+            self._answer(500, {"error": "model crashed"})
+
+    failing = FakeProvider(url="")
+    with _serving(Failing, failing):
+        broken, down = (
+            doc_settings.model_copy(
+                update={
+                    "embed_provider": Provider.OLLAMA,
+                    "ollama_port": port,
+                    "ollama_embed_model": "nomic-embed-text",
+                    "ingest_max_attempts": 3,
+                }
+            )
+            for port in (int(failing.url.rsplit(":", 1)[1]), free_port())
+        )
+        async with running_app(broken) as (client, _state):
+            chat = await create_chat(client, "alice", title="broken")
+            [file_id] = accepted_ids(
+                await upload(client, chat["id"], [("a.txt", b"Some text to embed.")])
+            )
+            body = await wait_final(client, chat["id"], file_id, limit_s=60)
+    assert body["status"] == "failed"
+    assert "gave up after 3 attempts" in body["error"]
+    assert "answered 500" in body["error"]
+
     async with running_app(down) as (client, _state):
         chat = await create_chat(client, "alice", title="down")
         [file_id] = accepted_ids(
-            await upload(client, chat["id"], [("a.txt", b"Some text to embed.")])
+            await upload(client, chat["id"], [("b.txt", b"Other text to embed.")])
         )
-        body = await wait_final(client, chat["id"], file_id, limit_s=60)
-    assert body["status"] == "failed"
-    assert "gave up after 3 attempts" in body["error"]
+        for _ in range(600):
+            path = f"/chats/{chat['id']}/files/{file_id}"
+            body = (await client.get(path, headers=ALICE)).json()
+            if body["error"]:
+                break
+            await asyncio.sleep(0.1)
+    assert body["status"] in ("queued", "parsing", "embedding"), body  # never failed
+    assert body["error"].startswith("waiting for the service to come back"), body
     assert "unreachable" in body["error"]

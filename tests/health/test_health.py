@@ -15,7 +15,7 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready"
-    assert set(body["checks"]) == {"database", "redis", "queue", "llm", "embeddings"}
+    assert set(body["checks"]) == {"database", "redis", "queue", "llm", "embeddings", "ingestion"}
     assert all(check["status"] == "ok" for check in body["checks"].values())
 
 

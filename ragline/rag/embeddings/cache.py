@@ -7,6 +7,7 @@ decided by chunk ids in the stores, never by the cache.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -14,8 +15,11 @@ from typing import Protocol
 
 import numpy as np
 from redis import Redis
+from redis.exceptions import RedisError
 
 from ragline.rag.embeddings.base import Embedder, ForwardingEmbedder
+
+logger = logging.getLogger(__name__)
 
 
 def cache_key(model: str, text: str) -> str:
@@ -52,6 +56,9 @@ class MemoryCache:
 
 
 class RedisCache:
+    """Fails open: with Redis down every text is a miss and nothing is stored (a search
+    or an ingestion embeds as if the cache were empty, rather than failing)."""
+
     def __init__(self, client: Redis, ttl_seconds: int) -> None:
         self.client = client
         self.ttl = ttl_seconds
@@ -59,13 +66,20 @@ class RedisCache:
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
             return []
-        return list(self.client.mget(list(keys)))  # type: ignore[arg-type]
+        try:
+            return list(self.client.mget(list(keys)))  # type: ignore[arg-type]
+        except RedisError as exc:
+            logger.warning("embedding cache unavailable, embedding without it: %s", exc)
+            return [None] * len(keys)
 
     def set_many(self, items: dict[str, bytes]) -> None:
-        with self.client.pipeline(transaction=False) as pipe:
-            for key, value in items.items():
-                pipe.set(key, value, ex=self.ttl)
-            pipe.execute()
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, ex=self.ttl)
+                pipe.execute()
+        except RedisError as exc:
+            logger.warning("embedding cache unavailable, vectors not cached: %s", exc)
 
 
 class CachedEmbedder(ForwardingEmbedder):

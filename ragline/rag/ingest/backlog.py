@@ -101,6 +101,12 @@ class Backlog:
         self._ready = 0  # waiting chunks + works without new chunks not yet handed over
         self._closed = False
 
+    @property
+    def pending(self) -> int:
+        """Chunks submitted and not yet released."""
+        with self._changed:
+            return self._pending
+
     def submit(self, work: FileWork) -> None:
         """Add a file's new chunks, a piece at a time; blocks while the backlog is full.
         Stops early if the work finishes meanwhile (failed, deleted)."""

@@ -10,16 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from llama_index.core.schema import TextNode
+from llama_index.core.schema import Document, TextNode
 
 from ragline.rag.embeddings.base import Tokenizer
 from ragline.rag.ingest.chunk import chunk_documents
 from ragline.rag.ingest.guards import IngestLimits, check_file
 from ragline.rag.ingest.ids import assign_chunk_ids
 from ragline.rag.ingest.parse import parse
-from ragline.rag.ingest.sniff import detect_type
+from ragline.rag.ingest.sniff import DetectedType, detect_type
 from ragline.rag.ingest.store import Stores, chunk_metadata, stored_chunks
+
+
+class FileParser(Protocol):
+    """``parse.parse``, or the budgeted parse of a job (``parse/budget.py``)."""
+
+    def __call__(
+        self, path: Path, detected: DetectedType, *, limits: IngestLimits
+    ) -> list[Document]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +76,15 @@ def prepare_file(
     chunk_size: int,
     fresh: bool = False,
     settled: bool = False,
+    parser: FileParser = parse,
 ) -> ChangePlan:
     """Parse, chunk and diff one file against what the stores already hold for it
     (``fresh``: the caller knows nothing was ever stored for this file; ``settled``: the
-    last job that wrote its chunks finished, see :func:`stored_chunks`)."""
+    last job that wrote its chunks finished, see :func:`stored_chunks`; ``parser``: the
+    workers parse under a budget, in a parse process)."""
     detected = detect_type(job.path, job.file_name, limits=limits)
     check_file(job.path, detected, limits)
-    documents = parse(job.path, detected, limits=limits)
+    documents = parser(job.path, detected, limits=limits)
     for document in documents:
         document.metadata.update(
             owner_id=job.owner_id, chat_id=job.chat_id, file_id=job.file_id, file_name=job.file_name

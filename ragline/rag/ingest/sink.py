@@ -15,6 +15,14 @@ threads more of it.
 A chunk counts as stored only when its vector is written (see ``store.py`` for the order):
 a file's stale chunks are deleted in the cycle that stores its last new chunk, and its
 callbacks run after the writes returned.
+
+A delete wins over a write in flight. Each cycle asks ``obsolete`` (the file rows, one
+query) which of its files were deleted or replaced, before it writes — those are not
+written — and again after its writes returned, whether they succeeded or not: a file
+deleted meanwhile is reported with :class:`WorkObsolete`, and its job removes what this
+cycle wrote. Every write is thus followed by a removal: the delete's purge if the delete
+committed after the second check (so after the write), this undo otherwise. Without the
+second check, a batch written while the purge ran came back after it.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from llama_index.core.schema import TextNode
@@ -35,6 +43,10 @@ from ragline.rag.ingest.store import Stores, add_chunks, refresh_metadata, remov
 
 logger = logging.getLogger(__name__)
 _STOP = object()
+
+
+class WorkObsolete(Exception):
+    """The work's file was deleted or replaced: what the sink wrote for it must go."""
 
 
 @dataclass(eq=False)
@@ -64,11 +76,15 @@ class IngestSink:
         max_wait_s: float = 0.05,
         max_pending_chunks: int = 4096,
         progress_interval_s: float = 0.5,
+        obsolete: Callable[[Sequence[FileWork]], Collection[FileWork]] | None = None,
     ) -> None:
         """``finisher`` receives the works completed in a write cycle, all at once, so their
-        bookkeeping can share a transaction."""
+        bookkeeping can share a transaction. ``obsolete`` says which of the works given are
+        no longer wanted (file deleted or replaced), in one call (see the module doc)."""
         self.embedder = embedder
         self.finisher = finisher
+        self.obsolete = obsolete
+        self._cycles = [0, 0]  # write cycles started, ended
         self.stores = stores
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -86,6 +102,17 @@ class IngestSink:
     def submit(self, work: FileWork) -> None:
         """Queue a file's changes; blocks while too many chunks are pending (backpressure)."""
         self._backlog.submit(work)
+
+    @property
+    def cycles(self) -> tuple[int, int]:
+        """Write cycles (started, ended) so far: a point to wait for (every cycle started
+        before some moment has ended once ``ended`` reaches that moment's ``started``)."""
+        return self._cycles[0], self._cycles[1]
+
+    @property
+    def pending(self) -> int:
+        """Chunks submitted and not yet stored, failed or dropped."""
+        return self._backlog.pending
 
     def close(self, timeout: float = 30.0) -> None:
         """Embed and store what is pending, then stop the threads."""
@@ -134,36 +161,53 @@ class IngestSink:
                 slices.extend(item_slices)
                 vectors.extend(item_vectors)
             if slices:
-                self._write(slices, vectors)
+                self._cycles[0] += 1
+                try:
+                    self._write(slices, vectors)
+                finally:
+                    self._cycles[1] += 1
 
     def _write(self, slices: list[_Slice], vectors: list[list[float]]) -> None:
-        # Files that failed or vanished since embedding are skipped: no orphan vectors.
-        live: list[_Slice] = []
-        nodes: list[TextNode] = []
-        live_vectors: list[list[float]] = []
-        offset = 0
-        for piece in slices:
-            count = len(piece.nodes)
-            if not piece.work.finished:
-                live.append(piece)
-                nodes.extend(piece.nodes)
-                live_vectors.extend(vectors[offset : offset + count])
-            offset += count
+        try:
+            # Files that failed, vanished or were deleted since embedding are skipped.
+            live = self._drop_obsolete([piece for piece in slices if not piece.work.finished])
+            error = self._store(live, _vectors_of(slices, vectors, live))
+            live = self._drop_obsolete(live)  # deleted while we wrote: undone by its job
+            if error is not None:
+                self._fail(live, error)
+            else:
+                self._report(live)
+        finally:
+            self._backlog.release(slices)
+
+    def _store(self, live: list[_Slice], vectors: list[list[float]]) -> BaseException | None:
         completing = _completing(live)
         stale: dict[str, list[str]] = {}
         for work in completing:
             stale.setdefault(work.chat_id, []).extend(work.stale)
         try:
+            nodes = [node for piece in live for node in piece.nodes]
             if nodes:
-                add_chunks(self.stores, nodes, live_vectors)
+                add_chunks(self.stores, nodes, vectors)
             refresh_metadata(self.stores, [n for work in completing for n in work.moved])
             remove_chunks(self.stores, stale)
         except BaseException as exc:
-            self._fail(live, exc)
-        else:
-            self._report(live)
-        finally:
-            self._backlog.release(slices)
+            return exc
+        return None
+
+    def _drop_obsolete(self, slices: list[_Slice]) -> list[_Slice]:
+        """``slices`` without those of works no longer wanted, which are told so."""
+        works = list({id(s.work): s.work for s in slices}.values())
+        if self.obsolete is None or not works:
+            return slices
+        try:
+            gone = set(map(id, self.obsolete(works)))
+        except Exception as exc:  # cannot tell: as if the write had failed
+            self._fail(slices, exc)
+            return []
+        if gone:
+            self._fail([s for s in slices if id(s.work) in gone], WorkObsolete())
+        return [s for s in slices if id(s.work) not in gone]
 
     def _report(self, slices: list[_Slice]) -> None:
         now = time.monotonic()
@@ -201,6 +245,21 @@ class IngestSink:
                     work.on_error(exc)
                 except Exception:
                     logger.exception("error handler of %s failed", work.key)
+
+
+def _vectors_of(
+    slices: Sequence[_Slice], vectors: Sequence[list[float]], chosen: Sequence[_Slice]
+) -> list[list[float]]:
+    """The vectors of the ``chosen`` slices (in order) among those of all ``slices``."""
+    wanted = set(map(id, chosen))
+    out: list[list[float]] = []
+    offset = 0
+    for piece in slices:
+        count = len(piece.nodes)
+        if id(piece) in wanted:
+            out.extend(vectors[offset : offset + count])
+        offset += count
+    return out
 
 
 def _completing(slices: Sequence[_Slice]) -> list[FileWork]:

@@ -57,6 +57,11 @@ class LLMError(Exception):
     """The provider failed after it had started answering."""
 
 
+class LLMContextExceeded(LLMError):
+    """The provider refused the prompt: with the answer's room it exceeds the model's
+    context window (the prompt budget's estimate was short of the real tokenizer)."""
+
+
 class LLM(Protocol):
     name: str
     """Provider and model, e.g. ``local:SmolLM2-135M-Instruct``."""

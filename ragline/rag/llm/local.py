@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from ragline.kit.memory import release_memory
-from ragline.rag.llm.base import ChatMessage, GenerationParams, LLMError, LLMUnavailable, Usage
+from ragline.rag.llm.base import (
+    ChatMessage,
+    GenerationParams,
+    LLMContextExceeded,
+    LLMError,
+    LLMUnavailable,
+    Usage,
+)
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -104,6 +111,14 @@ class LocalLLM:
         """Load the model now (blocking): start-up calls it in a background thread."""
         self._model()
         self._used()
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` by the model's own tokenizer (loads the model if it is not:
+        a question is about to use it)."""
+        tokenizer = self._model().get_tokenizer()
+        count = int(tokenizer.encode(text, add_special_tokens=False).input_ids.shape[1])
+        self._last_used = time.monotonic()
+        return count
 
     def _used(self) -> None:
         """(Re)arms the idle unload after a generation or a load."""
@@ -211,6 +226,8 @@ class LocalLLM:
         try:
             while (item := await queue.get()) is not _DONE:
                 if isinstance(item, Exception):
+                    if isinstance(item, _ContextExceeded):
+                        raise LLMContextExceeded(str(item)) from item
                     if started:
                         raise LLMError(f"the local model failed: {item}") from item
                     raise LLMUnavailable(f"the local model failed to start: {item}") from item

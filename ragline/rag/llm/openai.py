@@ -9,7 +9,14 @@ from typing import Any
 import httpx
 import openai
 
-from ragline.rag.llm.base import ChatMessage, GenerationParams, LLMError, LLMUnavailable, Usage
+from ragline.rag.llm.base import (
+    ChatMessage,
+    GenerationParams,
+    LLMContextExceeded,
+    LLMError,
+    LLMUnavailable,
+    Usage,
+)
 
 
 class OpenAILLM:
@@ -50,6 +57,8 @@ class OpenAILLM:
         try:
             response = await self._client.chat.completions.create(**request)
         except openai.APIStatusError as exc:
+            if exc.status_code == 400 and _exceeds_context(_message(exc)):
+                raise LLMContextExceeded(_message(exc)) from exc
             raise LLMUnavailable(
                 f"the language model server answered {exc.status_code}: {_message(exc)}"
             ) from exc
@@ -77,6 +86,16 @@ class OpenAILLM:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+CONTEXT_ERRORS = ("context window", "context length", "context size", "maximum context")
+
+
+def _exceeds_context(message: str) -> bool:
+    """llama.cpp ("exceeds the available context size", "exceed context window"), OpenAI
+    and vLLM ("maximum context length") word it differently."""
+    lowered = message.lower()
+    return any(words in lowered for words in CONTEXT_ERRORS)
 
 
 def _message(exc: openai.APIStatusError) -> str:

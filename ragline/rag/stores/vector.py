@@ -130,6 +130,23 @@ class ChromaVectorStore:
         with self._lock:
             self._collections.pop(chat_id, None)
 
+    def _writing(self, chat_id: str, write: Callable[[Collection], Any], *, create: bool) -> None:
+        """``write`` on the assistant's collection (created if ``create``; none: nothing to
+        do). A cached collection another process dropped since raises NotFound: looked up
+        again (a write that re-creates a deleted assistant's collection is undone by its
+        job, see :mod:`ragline.rag.ingest.sink`), and written once more."""
+        for attempt in range(2):
+            collection = self._collection(chat_id, create=create)
+            if collection is None:
+                return
+            try:
+                write(collection)
+                return
+            except chromadb.errors.NotFoundError:
+                self._forget(chat_id)
+                if attempt:
+                    raise
+
     def chat_ids(self) -> list[str]:
         """Assistants that have a collection."""
         start = len(self.prefix) + 1
@@ -152,18 +169,22 @@ class ChromaVectorStore:
     ) -> None:
         """Records go to the collection of their ``chat_id`` metadata."""
         for chat_id, rows in _by_chat(metadatas).items():
-            collection = self._collection(chat_id, create=True)
-            assert collection is not None
-            for part in _batches(rows, self._max_batch):
-                chosen = rows[part]
-                _retry_locked(
-                    functools.partial(
-                        collection.upsert,
-                        ids=[ids[i] for i in chosen],
-                        embeddings=np.asarray([embeddings[i] for i in chosen], dtype=np.float32),
-                        metadatas=[dict(metadatas[i]) for i in chosen],
+
+            def write(collection: Collection, rows: list[int] = rows) -> None:
+                for part in _batches(rows, self._max_batch):
+                    chosen = rows[part]
+                    _retry_locked(
+                        functools.partial(
+                            collection.upsert,
+                            ids=[ids[i] for i in chosen],
+                            embeddings=np.asarray(
+                                [embeddings[i] for i in chosen], dtype=np.float32
+                            ),
+                            metadatas=[dict(metadatas[i]) for i in chosen],
+                        )
                     )
-                )
+
+            self._writing(chat_id, write, create=True)
 
     @contextlib.contextmanager
     def _reading(self, chat_id: str) -> Iterator[Collection | None]:
@@ -256,16 +277,15 @@ class ChromaVectorStore:
         return total
 
     def delete_ids(self, chat_id: str, ids: Sequence[str]) -> None:
-        collection = self._collection(chat_id, create=False)
-        if collection is None:
-            return
-        for part in _batches(ids, self._max_batch):
-            collection.delete(ids=list(ids[part]))
+        def write(collection: Collection) -> None:
+            for part in _batches(ids, self._max_batch):
+                collection.delete(ids=list(ids[part]))
+
+        self._writing(chat_id, write, create=False)
 
     def delete_where(self, chat_id: str, **where: str) -> None:
-        collection = self._collection(chat_id, create=False)
-        if collection is not None:
-            collection.delete(where=_where(where))
+        condition = _where(where)
+        self._writing(chat_id, lambda c: c.delete(where=condition), create=False)
 
     def delete_chat(self, chat_id: str) -> None:
         with self._lock:

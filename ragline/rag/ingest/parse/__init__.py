@@ -57,7 +57,7 @@ def parse(path: Path, detected: DetectedType, *, limits: IngestLimits) -> list[D
     """
     try:
         documents = _PARSERS[detected.family](path, limits=limits)
-    except IngestError:
+    except (IngestError, MemoryError):  # MemoryError: over the budget (``budget.py``)
         raise
     except Exception as exc:
         label = _LABELS[detected.family]

@@ -42,6 +42,9 @@ def build_keyword_index(
             min_size=1,
             max_size=pool_size,
             kwargs={"autocommit": True},
+            # Checked when taken (as SQLAlchemy's pool_pre_ping): a connection the server
+            # ended (restart, failover, pg_terminate_backend) is replaced, not handed out.
+            check=ConnectionPool.check_connection,
             open=True,
         )
         return PostgresKeywordIndex(pool, table=table)

@@ -14,7 +14,10 @@ number of machines. The final join to the chunk rows re-checks owner and chat ex
 Deleting a file removes its chunk rows and records their numbers as *dead* in one quick
 transaction; queries skip dead postings (an anti-join against that small table), and each
 ``add`` purges a bounded batch of them. Deleting ~90 postings per chunk at once made a
-3,000-chunk file take about a second at 100k chunks.
+3,000-chunk file take about a second at 100k chunks. Deleting a whole file or chat (the
+purge job, in the background) then deletes the dead postings in such batches until none is
+left, so nothing of a deleted file or assistant stays; stale chunks of a re-ingest
+(``delete_ids``) are left to later adds.
 """
 
 from __future__ import annotations
@@ -95,8 +98,10 @@ WITH batch AS (
     DELETE FROM {dead} WHERE doc IN (
         SELECT doc FROM {dead} ORDER BY doc LIMIT %s FOR UPDATE SKIP LOCKED
     ) RETURNING doc
+), gone AS (
+    DELETE FROM {postings} WHERE doc IN (SELECT doc FROM batch)
 )
-DELETE FROM {postings} WHERE doc IN (SELECT doc FROM batch)
+SELECT count(*) FROM batch
 """
 PURGE_BATCH = 1000
 """Dead chunks whose postings one ``add`` deletes (~90k rows, a few tenths of a second)."""
@@ -201,10 +206,17 @@ class PostgresKeywordIndex:
             self._copy_postings(db, ordered, numbers, counts)
         self.purge(limit=PURGE_BATCH)
 
-    def purge(self, *, limit: int) -> None:
-        """Delete the postings of up to ``limit`` deleted chunks (``add`` calls this)."""
+    def purge(self, *, limit: int) -> int:
+        """Delete the postings of up to ``limit`` deleted chunks (``add`` calls this);
+        returns how many chunks' postings it deleted."""
         with self._pool.connection() as db:
-            db.execute(self._sql(_PURGE), (limit,))
+            row = db.execute(self._sql(_PURGE), (limit,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def _drain(self) -> None:
+        """Purge dead postings until none is left (those other purges hold are theirs)."""
+        while self.purge(limit=PURGE_BATCH) == PURGE_BATCH:
+            pass
 
     def _copy_postings(
         self,
@@ -230,9 +242,11 @@ class PostgresKeywordIndex:
 
     def delete_file(self, file_id: str) -> None:
         self._delete("file_id", [file_id])
+        self._drain()
 
     def delete_chat(self, chat_id: str) -> None:
         self._delete("chat_id", [chat_id])
+        self._drain()
 
     def count(self, *, file_id: str | None = None, chat_id: str | None = None) -> int:
         filters = {"file_id": file_id, "chat_id": chat_id}

@@ -221,8 +221,10 @@ class SqliteKeywordIndex:
             db.execute("DELETE FROM chunk_text WHERE file_id = ?", (file_id,))
 
     def delete_chat(self, chat_id: str) -> None:
+        """The chat's table, rows and version row: nothing of it is left (its arrays, held
+        by any process, no longer match its version, now (0, 0), so are not used)."""
         with self._write() as db:
-            _bump(db, chat_id)
+            db.execute("DELETE FROM chat_version WHERE chat_id = ?", (chat_id,))
             db.execute(f"DROP TABLE IF EXISTS {table_name(chat_id)}")
             db.execute("DELETE FROM chunk_text WHERE chat_id = ?", (chat_id,))
 

@@ -16,8 +16,9 @@ SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS chunk_text_file ON chunk_text (file_id)",
     "CREATE INDEX IF NOT EXISTS chunk_text_chat ON chunk_text (chat_id)",
-    # Bumped in the transaction of every write to a chat's table (never reset), so any
-    # process can tell whether its in-memory arrays of that chat are still current.
+    # Bumped in the transaction of every write to a chat's table (never reset while the
+    # chat exists; deleting the chat deletes its row), so any process can tell whether its
+    # in-memory arrays of that chat are still current.
     """CREATE TABLE IF NOT EXISTS chat_version (
         chat_id TEXT PRIMARY KEY, version INTEGER NOT NULL, changed_at REAL NOT NULL
     ) WITHOUT ROWID""",
