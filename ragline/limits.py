@@ -41,6 +41,14 @@ class LimitSettings(BaseSettings):
     # and the most one request may spool to disk (it was UPLOAD_MAX_BYTES x FILES, 9.8 GiB).
     upload_max_request_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     pdf_max_pages: int = Field(default=2000, ge=1)
+    # Files read whole (TXT, Markdown, HTML, CSV); Office files (ZIP archives) by their
+    # declared parts: count, uncompressed total, and ratio per part over 1 MiB (zip bombs);
+    # spreadsheet cells.
+    text_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    zip_max_entries: int = Field(default=10_000, ge=1)
+    zip_max_total_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    zip_max_ratio: float = Field(default=100.0, gt=1)
+    spreadsheet_max_cells: int = Field(default=2_000_000, ge=1)
 
     # --- parsing (ragline/rag/ingest/parse/budget.py) -------------------------------------
     # CPU seconds one file's parse may take, in its parse process; over it the file fails

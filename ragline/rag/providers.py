@@ -131,7 +131,13 @@ def build_stores(settings: Settings) -> Stores:
 
 def ingest_limits(settings: Settings) -> IngestLimits:
     return IngestLimits(
-        max_file_bytes=settings.upload_max_bytes, max_pdf_pages=settings.pdf_max_pages
+        max_file_bytes=settings.upload_max_bytes,
+        max_text_bytes=settings.text_max_bytes,
+        max_pdf_pages=settings.pdf_max_pages,
+        max_zip_entries=settings.zip_max_entries,
+        max_zip_total_bytes=settings.zip_max_total_bytes,
+        max_zip_ratio=settings.zip_max_ratio,
+        max_spreadsheet_cells=settings.spreadsheet_max_cells,
     )
 
 

@@ -75,7 +75,8 @@ async def test_update_refuses_loose_values(client: httpx.AsyncClient, db: AsyncE
 
 
 async def test_what_the_schema_allows_still_passes(client: httpx.AsyncClient) -> None:
-    """An integer is a number; text keeps its tabs and line breaks; spaces are trimmed."""
+    """An integer is a number (and 2.0 an integer); text keeps its tabs and line breaks;
+    spaces are trimmed."""
     chat = await create_chat(
         client,
         "alice",
@@ -92,6 +93,10 @@ async def test_what_the_schema_allows_still_passes(client: httpx.AsyncClient) ->
     )
     assert response.status_code == 200, response.text
     assert response.json()["temperature"] == 0.0
+    search = await client.post(
+        f"/chats/{chat['id']}/search", json={"query": "rules", "k": 2.0}, headers=ALICE
+    )
+    assert search.status_code == 200, search.text  # 2.0 is an integer in JSON Schema
 
 
 QUESTIONS: list[tuple[str, dict[str, Any], str]] = [
@@ -134,3 +139,19 @@ async def test_openai_request_refuses_loose_values(
         body = {"model": chat["id"], "messages": messages, field: value}
         problem = await refused(client, db, "POST", "/v1/chat/completions", json=body)
         assert problem["error"]["param"].split(".")[0] == field, (field, value, problem)
+
+
+async def test_control_characters_in_query_parameters_are_refused(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    """Found by the long fuzz run: a NUL in ``q`` reached PostgreSQL (500: text cannot hold
+    NUL). The schema says so too (``pattern``), and an integral JSON number is an integer."""
+    await create_chat(client, "alice", title="otters")
+    for q in ("a\x00b", "\x1b[31m", "line\rbreak"):
+        body = await refused(client, db, "GET", "/chats/search", params={"q": q})
+        assert fields_at_fault(body) == {"q"}
+    found = await client.get("/chats/search", params={"q": "otter"}, headers=ALICE)
+    assert found.json()["total"] == 1
+    document = (await client.get("/openapi.json")).json()
+    [q_param] = document["paths"]["/chats/search"]["get"]["parameters"][:1]
+    assert "\\x00" in q_param["schema"]["pattern"]

@@ -37,6 +37,12 @@ class HeldModel:
         self.held = 0
         self._lock = threading.Lock()
 
+    def __enter__(self) -> HeldModel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()  # a failed test must not leave the server's threads waiting
+
     def before_piece(self, n: int) -> None:
         if n == self.at:
             with self._lock:
@@ -59,7 +65,7 @@ async def test_a_crowd_of_chats_holds_no_connection_and_others_get_through(
     user meanwhile lists, creates and reads assistants (the pool has 2 + 2 connections);
     once the model goes on, the held ones answer 200. Never a 5xx."""
     held = HeldModel(at=1)
-    with openai_chat_server(before_piece=held.before_piece) as model:
+    with openai_chat_server(before_piece=held.before_piece) as model, held:
         app_settings = via(settings, model, db_pool_size=2, db_pool_timeout_seconds=10.0)
         cap = app_settings.chat_max_concurrent_per_user
         async with running_app(app_settings) as (client, _state):
@@ -187,7 +193,7 @@ def test_a_client_that_leaves_mid_stream_keeps_the_text_it_was_sent(tmp_path: Pa
     """A real `ragline serve`: the client reads two pieces of a streamed answer and hangs
     up while the model is held; the exchange is stored as ``aborted`` with those pieces."""
     held = HeldModel(at=3)
-    with openai_chat_server(before_piece=held.before_piece) as model:
+    with openai_chat_server(before_piece=held.before_piece) as model, held:
         env = embedded_env(
             tmp_path / "data",
             free_port(),
@@ -212,16 +218,17 @@ def test_a_client_that_leaves_mid_stream_keeps_the_text_it_was_sent(tmp_path: Pa
                     if len(received) == 2:
                         break
             assert received == ["You", " asked:"]
-            held.release.set()
 
             def stored() -> list[dict[str, Any]]:
                 page = c.get(f"/messages/{chat['id']}", headers=ALICE).json()
                 return page["items"]  # type: ignore[no-any-return]
 
+            # stored while the model is still held: the server noticed the client leave
             deadline = 60.0
             while len(stored()) < 2 and deadline > 0:
                 threading.Event().wait(0.2)
                 deadline -= 0.2
+            held.release.set()
             question, answer = stored()
             assert (question["role"], question["text"]) == ("user", "Why?")
             assert (answer["status"], answer["text"]) == ("aborted", "You asked:")
