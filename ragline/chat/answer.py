@@ -36,7 +36,6 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ragline.assistants.service import get_owned_chat
@@ -49,9 +48,9 @@ from ragline.chat.retrieval import (
 )
 from ragline.chat.runtime import ChatRuntime
 from ragline.chat.schemas import ChatParams, ChatRequest, Source
-from ragline.chat.storage import store_complete, store_unfinished
+from ragline.chat.storage import store_complete, store_unfinished, stored_history
 from ragline.errors import RaglineError, ServiceUnavailable, Unprocessable
-from ragline.models import Chat, ChatMessage, MessageRole, MessageStatus, User
+from ragline.models import Chat, MessageStatus, User
 from ragline.models.base import utcnow
 from ragline.rag.llm.base import ChatMessage as Turn
 from ragline.rag.llm.base import (
@@ -68,7 +67,6 @@ from ragline.rag.query.memory import standalone_question
 from ragline.rag.query.prompt import GROUNDING, passages
 
 logger = logging.getLogger(__name__)
-HISTORY_MESSAGES = 40
 
 
 class LLMUnavailableError(ServiceUnavailable):
@@ -174,7 +172,7 @@ async def prepare_answer(
     """The native chat: the assistant's stored history is the conversation."""
     embedding = embed_early(runtime, request.text)  # the question as asked is always searched
     try:
-        history = await _history(session, owner, chat_id)
+        history = await stored_history(session, owner.id, chat_id)
     except BaseException:
         embedding.cancel()
         raise
@@ -210,16 +208,15 @@ async def prepare(
         embedding = embed_early(runtime, question.text)  # overlaps the database work
     try:
         runtime.generations.acquire(owner.id)
+        try:
+            return await _prepare(
+                session, owner, chat_id, question, history, runtime, embedding, asked_at
+            )
+        except BaseException:
+            runtime.generations.release(owner.id)
+            raise
     except BaseException:
         embedding.cancel()
-        raise
-    try:
-        return await _prepare(
-            session, owner, chat_id, question, history, runtime, embedding, asked_at
-        )
-    except BaseException:
-        embedding.cancel()
-        runtime.generations.release(owner.id)
         raise
 
 
@@ -251,7 +248,7 @@ async def _prepare(
         count=runtime.prompt_tokens,
     )
     try:
-        await runtime.in_thread(budget.check, system_prompt, question.text)
+        room = await runtime.in_thread(budget.check, system_prompt, question.text)
     except PromptTooLong as exc:
         raise QuestionTooLong.of(exc) from exc
     k = runtime.settings.retrieval_top_k
@@ -266,6 +263,7 @@ async def _prepare(
         functools.partial(
             fit_prompt,
             budget,
+            room=room,
             system_prompt=system_prompt,
             history=history,
             chunks=chunks,
@@ -368,29 +366,6 @@ def _generation_params(chat: Chat, sampling: Sampling, max_tokens: int) -> Gener
         top_p=sampling.top_p,
         stop=sampling.stop,
     )
-
-
-async def _history(session: AsyncSession, owner: User, chat_id: uuid.UUID) -> list[Turn]:
-    """Recent exchanges, oldest first; a failed or unfinished exchange (its answer has
-    status ``error`` or ``aborted``) is left out, question included."""
-    rows = (
-        await session.scalars(
-            select(ChatMessage)
-            .where(ChatMessage.owner_id == owner.id, ChatMessage.chat_id == chat_id)
-            .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
-            .limit(HISTORY_MESSAGES)
-        )
-    ).all()
-    turns: list[Turn] = []
-    skip_question = False
-    for row in rows:  # newest first: an error answer comes before its question
-        if row.status is not MessageStatus.COMPLETE:  # failed, or left unfinished
-            skip_question = True
-        elif row.role is MessageRole.USER and skip_question:
-            skip_question = False
-        else:
-            turns.append(Turn(row.role.value, row.text))
-    return turns[::-1]
 
 
 async def _standalone(

@@ -9,9 +9,8 @@ import functools
 import logging
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
@@ -55,14 +54,6 @@ class GenerationSlots:
         self._busy[user] -= 1
         if self._busy[user] <= 0:
             del self._busy[user]
-
-    @asynccontextmanager
-    async def slot(self, user: object) -> AsyncIterator[None]:
-        self.acquire(user)
-        try:
-            yield
-        finally:
-            self.release(user)
 
 
 @dataclass

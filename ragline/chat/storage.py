@@ -1,5 +1,6 @@
 """Storing an exchange: the question and its answer, in a transaction of their own (an
-answer outlives the request's session: see :mod:`ragline.chat.answer`)."""
+answer outlives the request's session: see :mod:`ragline.chat.answer`); and reading the
+stored exchanges back as the conversation so far."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ragline.models import Chat, ChatMessage, MessageRole, MessageStatus
 from ragline.models.base import utcnow
+from ragline.rag.llm.base import ChatMessage as Turn
 
 if TYPE_CHECKING:
     from ragline.chat.answer import Answered, PreparedAnswer
 
 logger = logging.getLogger(__name__)
+HISTORY_MESSAGES = 40
 
 
 async def store_complete(
@@ -80,3 +83,28 @@ async def exchange(
         .values(last_interacted_at=answer.created_at)
     )
     return answer
+
+
+async def stored_history(
+    session: AsyncSession, owner_id: uuid.UUID, chat_id: uuid.UUID
+) -> list[Turn]:
+    """Recent exchanges, oldest first; a failed or unfinished exchange (its answer has
+    status ``error`` or ``aborted``) is left out, question included."""
+    rows = (
+        await session.scalars(
+            select(ChatMessage)
+            .where(ChatMessage.owner_id == owner_id, ChatMessage.chat_id == chat_id)
+            .order_by(ChatMessage.created_at.desc(), ChatMessage.id.desc())
+            .limit(HISTORY_MESSAGES)
+        )
+    ).all()
+    turns: list[Turn] = []
+    skip_question = False
+    for row in rows:  # newest first: an error answer comes before its question
+        if row.status is not MessageStatus.COMPLETE:  # failed, or left unfinished
+            skip_question = True
+        elif row.role is MessageRole.USER and skip_question:
+            skip_question = False
+        else:
+            turns.append(Turn(row.role.value, row.text))
+    return turns[::-1]

@@ -28,6 +28,7 @@ from ragline.main import create_app
 from ragline.models import ChatFile
 from tests.documents.helpers import upload, wait_final
 from tests.helpers import as_user, create_chat, running_app
+from tests.rag.ingest.builders import pdf_from_objects
 
 EMBEDDED = pytest.mark.parametrize("doc_settings", ["embedded-chroma"], indirect=True)
 CHUNK = 64 * 1024
@@ -206,19 +207,7 @@ def pdf_inflating_to(size: int) -> bytes:
         b"/Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R >>",
         b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
+    return pdf_from_objects(objects)
 
 
 @EMBEDDED

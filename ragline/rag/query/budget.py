@@ -104,16 +104,17 @@ class FittedPrompt:
 def fit_prompt(
     budget: PromptBudget,
     *,
+    room: int,
     system_prompt: str,
     history: Sequence[ChatMessage],
     chunks: Sequence[RetrievedChunk],
     question: str,
     history_tokens: int,
 ) -> FittedPrompt:
-    """The prompt within ``budget``: passages best first while they fit (a passage that
-    does not is left out, a shorter one after it may still fit), then the newest turns
-    within ``history_tokens`` and what is left (:func:`fit_history` condenses older ones)."""
-    room = budget.check(system_prompt, question)
+    """The prompt within ``budget``, given the ``room`` that :meth:`PromptBudget.check` left
+    for passages and history: passages best first while they fit (a passage that does not
+    is left out, a shorter one after it may still fit), then the newest turns within
+    ``history_tokens`` and what is left (:func:`fit_history` condenses older ones)."""
     kept: list[RetrievedChunk] = []
     for chunk in chunks:
         cost = budget.count(passages([chunk])[0]) + 2

@@ -34,6 +34,12 @@ def pdf_bytes(pages: Sequence[str]) -> bytes:
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
         )
         objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+    return pdf_from_objects(objects)
+
+
+def pdf_from_objects(objects: Sequence[bytes]) -> bytes:
+    """A PDF of these objects, numbered from 1 (the first is the catalog), with its
+    cross-reference table and trailer."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):

@@ -56,6 +56,7 @@ def test_passages_best_first_while_they_fit_then_history() -> None:
 
     fitted = fit_prompt(
         budget,
+        room=room,
         system_prompt="Be brief.",
         history=history,
         chunks=chunks,
@@ -77,6 +78,7 @@ def test_history_gets_what_the_passages_leave() -> None:
     history = [ChatMessage("user", f"turn {n} " + "filler " * 30) for n in range(6)]
     fitted = fit_prompt(
         budget,
+        room=budget.check("", "And then?"),
         system_prompt="",
         history=history,
         chunks=[chunk(1, 150)],
